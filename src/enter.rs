@@ -1,0 +1,263 @@
+//! Process-level entry: the seed's `simple_unshare` plus `create_pidns`, without its bugs.
+//!
+//! ```no_run
+//! use nsbox::{Namespaces, Supervisor, enter, exit_as_status};
+//! fn main() -> std::io::Result<()> {
+//!     // First thing in main: no thread may exist yet.
+//!     let entered = enter(&Namespaces::all().hostname("demo"))?;
+//!     assert!(entered.is_pid1());
+//!     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//!     let status = rt.block_on(Supervisor::new().run(std::process::Command::new("sh")))?;
+//!     exit_as_status(status)
+//! }
+//! ```
+//!
+//! # The process tree
+//!
+//! Without a pid namespace, `enter` changes the calling process's namespaces and returns.
+//! With one, it forks once: the original process stays outside as the *waiter* (it never
+//! returns from `enter`), and the child returns as pid 1 of the new namespace.
+//!
+//! ```text
+//! shell ── nsrun (waiter, outside) ── nsrun (pid 1, returns from enter) ── PROGRAM
+//! ```
+//!
+//! The waiter puts the child in its own process group (both sides call setpgid, so the group
+//! exists whichever runs first), hands it the terminal's foreground if the waiter's group
+//! holds it, and only then lets the child go on (a byte on a pipe), so the inside never
+//! touches the terminal before it is its own. It forwards [`FORWARDED`](crate::FORWARDED)
+//! signals to pid 1, gives the terminal back when the child ends, and exits exactly as the
+//! inside did: the child writes its main command's raw wait status on a pipe before it exits
+//! ([`exit_as_status`](crate::exit_as_status) does that), since pid 1 cannot die by its own
+//! signal.
+//!
+//! The forwarded signals are blocked before the fork and stay blocked in the child when
+//! `enter` returns, so a signal that arrives before the program installs its handlers stays
+//! pending instead of being dropped (pid 1 ignores signals it has no handler for).
+//! [`Supervisor::run`](crate::Supervisor::run) installs the handlers, then unblocks them.
+//! If the waiter is killed, the kernel kills pid 1 (PR_SET_PDEATHSIG; the waiter is
+//! single-threaded, so the parent thread is the parent process) and with it the namespace.
+
+use std::io;
+use std::os::fd::IntoRawFd;
+
+use nix::errno::Errno;
+use nix::unistd::{Pid, getgid, getpid, getuid, setpgid};
+
+use crate::error::Error;
+use crate::namespace::{Namespace, NamespaceSet, Namespaces, join_all, thread_count, unshare_error};
+use crate::signals::FORWARDED;
+
+/// What [`enter`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entered {
+    created: NamespaceSet,
+    skipped: NamespaceSet,
+    joined: usize,
+    pid1: bool,
+    proc_mounted: bool,
+}
+
+impl Entered {
+    /// The namespaces that were created.
+    pub fn created(&self) -> NamespaceSet {
+        self.created
+    }
+    /// The namespaces skipped in best-effort mode because the kernel lacks them.
+    pub fn skipped(&self) -> NamespaceSet {
+        self.skipped
+    }
+    /// How many namespaces were joined.
+    pub fn joined(&self) -> usize {
+        self.joined
+    }
+    /// Whether the caller is now pid 1 of a new pid namespace.
+    pub fn is_pid1(&self) -> bool {
+        self.pid1
+    }
+    /// Whether a fresh `/proc` was mounted.
+    pub fn proc_mounted(&self) -> bool {
+        self.proc_mounted
+    }
+}
+
+/// Move the calling process into the namespaces `ns` describes: join the namespaces to join,
+/// then create user, mount, uts, ipc, net and pid namespaces in that order, mapping ids,
+/// making `/` slave, setting the hostname and domain name, bringing loopback up and, with a
+/// pid namespace, forking as described in the [module docs](self).
+///
+/// Call it first thing in `main`, before any thread (so before a tokio runtime) exists.
+///
+/// # Errors
+///
+/// Strict by default: any namespace that cannot be made is an error naming the kind, the
+/// errno and a hint. With [`Namespaces::best_effort`], kinds the kernel lacks (EINVAL) are
+/// skipped and listed in [`Entered::skipped`]. A process with more than one thread is refused
+/// up front (unshare(CLONE_NEWUSER) would fail with EINVAL, and a new pid namespace would
+/// break later thread creation). On error nothing is left running; namespaces already
+/// entered by this process stay entered (they cannot be left).
+pub fn enter(ns: &Namespaces) -> io::Result<Entered> {
+    ns.validate()?;
+    let mut out = Entered {
+        created: NamespaceSet::empty(),
+        skipped: NamespaceSet::empty(),
+        joined: 0,
+        pid1: false,
+        proc_mounted: false,
+    };
+    if ns.kinds.is_empty() && ns.joins.is_empty() {
+        return Ok(out);
+    }
+    let threads = thread_count()?;
+    if threads > 1 {
+        return Err(Error::msg(
+            "enter",
+            format!("the process has {threads} threads; creating namespaces needs a single-threaded process"),
+        )
+        .with_hint("call nsbox::enter() first thing in main, before starting a runtime or any thread; from a running runtime use Sandbox::spawn")
+        .into_io());
+    }
+    join_all(&ns.joins)?;
+    out.joined = ns.joins.len();
+
+    let try_unshare = |kind: Namespace, out: &mut Entered| -> io::Result<bool> {
+        match nix::sched::unshare(kind.clone_flag()) {
+            Ok(()) => {
+                out.created.insert(kind);
+                Ok(true)
+            }
+            Err(Errno::EINVAL) if ns.best_effort && kind != Namespace::User => {
+                out.skipped.insert(kind);
+                Ok(false)
+            }
+            Err(Errno::EINVAL) if ns.best_effort && kind == Namespace::User && threads == 1 => {
+                out.skipped.insert(kind);
+                Ok(false)
+            }
+            Err(e) => Err(unshare_error(kind, e)),
+        }
+    };
+
+    if ns.kinds.contains(Namespace::User) {
+        let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
+        if try_unshare(Namespace::User, &mut out)? {
+            crate::idmap::map_single(None, uid, gid, ns.uid_inside, ns.gid_inside)?;
+        }
+    }
+    if ns.kinds.contains(Namespace::Mount) && try_unshare(Namespace::Mount, &mut out)? {
+        crate::mount::make_root(ns.propagation)?;
+    }
+    if ns.kinds.contains(Namespace::Uts) && try_unshare(Namespace::Uts, &mut out)? {
+        if let Some(h) = &ns.hostname {
+            crate::uts::set_hostname(h)?;
+        }
+        if let Some(d) = &ns.domainname {
+            crate::uts::set_domainname(d)?;
+        }
+    }
+    if ns.kinds.contains(Namespace::Ipc) {
+        try_unshare(Namespace::Ipc, &mut out)?;
+    }
+    if ns.kinds.contains(Namespace::Net) && try_unshare(Namespace::Net, &mut out)? {
+        crate::net::loopback_up()?;
+    }
+    if ns.kinds.contains(Namespace::Cgroup) {
+        try_unshare(Namespace::Cgroup, &mut out)?;
+    }
+    if ns.kinds.contains(Namespace::Pid) && try_unshare(Namespace::Pid, &mut out)? {
+        out.pid1 = true;
+        let mount_proc = ns.mount_proc && out.created.contains(Namespace::Mount);
+        fork_pid1(mount_proc)?;
+        out.proc_mounted = mount_proc;
+    }
+    Ok(out)
+}
+
+/// Fork into the new pid namespace. Returns only in the child (pid 1); the parent becomes the
+/// waiter and exits as the child did.
+fn fork_pid1(mount_proc: bool) -> io::Result<()> {
+    let pipe = |step| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::new(step, None, e).into_io());
+    let (status_r, status_w) = pipe("pipe (status)")?;
+    let (ready_r, ready_w) = pipe("pipe (ready)")?;
+    // Block the forwarded signals and SIGCHLD before the fork: the waiter takes them with
+    // sigwaitinfo, and the child keeps the forwarded ones pending until its handlers exist.
+    let mut waited: Vec<i32> = FORWARDED.to_vec();
+    waited.push(libc::SIGCHLD);
+    let old_mask = crate::sys::sigmask(libc::SIG_BLOCK, &waited);
+    let outside = getpid();
+    // SAFETY: enter() checked that the process is single-threaded.
+    match unsafe { crate::sys::fork() } {
+        Err(e) => {
+            crate::sys::restore_sigmask(&old_mask);
+            Err(Error::new("fork into the pid namespace", None, crate::error::errno_of(&e).unwrap_or(Errno::EIO)).into_io())
+        }
+        Ok(crate::sys::Fork::Child) => {
+            drop(status_r);
+            drop(ready_w);
+            let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+            // If the waiter dies, so does the namespace. Set before the handshake, so a waiter
+            // that died earlier is seen as EOF below.
+            crate::sys::set_pdeathsig(libc::SIGKILL)?;
+            let mut byte = [0u8; 1];
+            loop {
+                match nix::unistd::read(&ready_r, &mut byte) {
+                    Ok(1) => break,
+                    Ok(_) => crate::sys::exit_now(125),
+                    Err(Errno::EINTR) => continue,
+                    Err(_) => crate::sys::exit_now(125),
+                }
+            }
+            drop(ready_r);
+            let _ = outside;
+            // Unblock SIGCHLD only; the forwarded signals stay blocked (see the module docs).
+            crate::sys::sigmask(libc::SIG_UNBLOCK, &[libc::SIGCHLD]);
+            if mount_proc {
+                crate::mount::mount_proc()?;
+            }
+            crate::status::set_pid1_status_fd(status_w.into_raw_fd());
+            Ok(())
+        }
+        Ok(crate::sys::Fork::Parent(child)) => {
+            drop(status_w);
+            drop(ready_r);
+            wait_outside(child, status_r, ready_w, &waited)
+        }
+    }
+}
+
+/// The waiter's loop: never returns.
+fn wait_outside(child: Pid, status_r: std::os::fd::OwnedFd, ready_w: std::os::fd::OwnedFd, waited: &[i32]) -> ! {
+    let _ = setpgid(child, child);
+    let tty = crate::tty::Foreground::claim();
+    if let Some(t) = &tty {
+        t.give_to(child);
+    }
+    let _ = nix::unistd::write(&ready_w, b"g");
+    drop(ready_w);
+    let raw_own = loop {
+        match crate::sys::sigwaitinfo(waited) {
+            Ok((libc::SIGCHLD, _)) => match nix::sys::wait::waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(nix::sys::wait::WaitStatus::StillAlive) => continue,
+                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => break crate::status::raw_exited(code as u8),
+                Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, core)) => break crate::status::raw_signaled(sig as i32, core),
+                Ok(_) => continue,
+                Err(Errno::EINTR) => continue,
+                Err(_) => break crate::status::raw_exited(125),
+            },
+            Ok((sig, _)) => {
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::try_from(sig).ok());
+            }
+            Err(_) => continue,
+        }
+    };
+    if let Some(t) = tty {
+        t.restore();
+    }
+    // The inside's own report wins: pid 1 exits with 128+n where its command died by a signal.
+    let mut buf = [0u8; 4];
+    let raw = match nix::unistd::read(&status_r, &mut buf) {
+        Ok(4) => i32::from_ne_bytes(buf),
+        _ => raw_own,
+    };
+    crate::status::exit_as_status(crate::status::from_raw(raw))
+}

@@ -1,0 +1,51 @@
+//! nsbox runs commands inside fresh Linux namespaces under a pid-1 reaper and hands async
+//! callers the exact wait status of the command.
+//!
+//! Two ways in:
+//!
+//! 1. **Enter** ([`enter`]): at the top of `main`, before any thread exists, the process moves
+//!    itself into new namespaces (with a pid namespace it forks: the original process waits
+//!    outside and exits as the inside did). Then it starts a tokio runtime and a
+//!    [`Supervisor`] runs the main command, reaps orphans and forwards signals.
+//! 2. **Spawn** ([`Sandbox`]): from a running multi-threaded runtime, create a child in new
+//!    namespaces under a small synchronous pid-1 init, and await its exact status.
+//!
+//! ```no_run
+//! use nsbox::{Namespaces, Supervisor, enter, exit_as_status};
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let _entered = enter(&Namespaces::all().hostname("demo"))?;
+//!     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//!     let mut cmd = std::process::Command::new("sh");
+//!     cmd.args(["-c", "hostname; echo $$"]);
+//!     let status = rt.block_on(Supervisor::new().run(cmd))?;
+//!     exit_as_status(status)
+//! }
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod child;
+mod enter;
+mod error;
+pub mod idmap;
+pub mod mount;
+mod namespace;
+pub mod net;
+mod signals;
+pub mod status;
+mod supervisor;
+pub mod sys;
+pub mod tty;
+pub mod uts;
+
+pub use enter::{Entered, enter};
+pub use error::Error;
+pub use namespace::{
+    Join, JoinSource, Namespace, NamespaceSet, Namespaces, Propagation, UTS_NAME_MAX, setns_fd,
+    setns_path, setns_pidfd, thread_count, unshare,
+};
+pub use signals::{FORWARDED, is_forwarded};
+pub use status::exit_as_status;
+pub use supervisor::{ExitPolicy, Supervisor};

@@ -1,0 +1,325 @@
+//! Thin wrappers, one per system call that nix does not cover the way nsbox needs.
+//!
+//! Every `unsafe` block of the parent side lives here (the child side lives in
+//! [`crate::child`]). Each wrapper is named after its syscall and links its man page.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// `_exit`-free process exit for the parent side: flushes nothing more, runs atexit handlers.
+pub(crate) fn exit_now(code: i32) -> ! {
+    std::process::exit(code)
+}
+
+/// Write all of `buf` to `fd`, retrying on EINTR; errors are ignored (used on the way out).
+pub(crate) fn write_all_raw(fd: RawFd, mut buf: &[u8]) {
+    while !buf.is_empty() {
+        // SAFETY: `buf` is a valid slice for reads of `buf.len()` bytes; a bad fd only
+        // makes write(2) fail with EBADF.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            return;
+        }
+        buf = &buf[n as usize..];
+    }
+}
+
+/// Die by `sig`: reset it to SIG_DFL, set RLIMIT_CORE to 0, unblock it and send it to the
+/// calling thread. Returns only if the signal did not kill (pid 1, or a signal whose default
+/// action is not to terminate).
+pub(crate) fn die_by_signal(sig: i32) {
+    // SAFETY: plain syscalls on process state; every pointer passed is to a local that lives
+    // across the call.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
+        let rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &rl);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+        // A process-directed copy in case another thread would take it.
+        libc::kill(libc::getpid(), sig);
+    }
+    // Give a pending fatal signal the chance to be acted on.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+}
+
+/// Result of [`fork`].
+pub(crate) enum Fork {
+    Parent(Pid),
+    Child,
+}
+
+/// fork(2).
+///
+/// # Safety
+///
+/// The calling process must be single-threaded (the child may then run any code), or the
+/// child must only run async-signal-safe code until it execs or exits.
+pub(crate) unsafe fn fork() -> io::Result<Fork> {
+    // SAFETY: the caller upholds the single-thread rule above.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Fork::Child),
+        pid => Ok(Fork::Parent(Pid::from_raw(pid))),
+    }
+}
+
+/// pidfd_open(2): a pidfd for `pid`, close-on-exec.
+pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: a plain syscall with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// pidfd_send_signal(2): send `sig` to the process behind `pidfd`.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    // SAFETY: a plain syscall; a null siginfo means "as kill(2) would".
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Resource usage of a reaped process (and the descendants it waited for).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rusage {
+    /// User CPU time.
+    pub user_time: std::time::Duration,
+    /// System CPU time.
+    pub system_time: std::time::Duration,
+    /// Maximum resident set size, in bytes.
+    pub max_rss_bytes: u64,
+}
+
+fn tv(t: libc::timeval) -> std::time::Duration {
+    std::time::Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
+}
+
+/// waitid(2) on a pidfd (`P_PIDFD`) with `WEXITED` (and `WNOHANG` when `nohang`), through the
+/// raw syscall so that the kernel also fills the resource usage. Returns `None` when the
+/// process has not exited yet (only with `nohang`).
+pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<(i32, Rusage)>> {
+    loop {
+        // SAFETY: siginfo_t and rusage are plain C structs for which all-zero is valid.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        let mut options = libc::WEXITED;
+        if nohang {
+            options |= libc::WNOHANG;
+        }
+        // SAFETY: both out-pointers are valid for writes for the duration of the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_waitid,
+                libc::P_PIDFD,
+                pidfd.as_raw_fd(),
+                &mut info as *mut libc::siginfo_t,
+                options,
+                &mut ru as *mut libc::rusage,
+            )
+        };
+        if r < 0 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: after a successful waitid the pid and status fields are initialised.
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 {
+            return Ok(None);
+        }
+        let raw = crate::status::raw_from_siginfo(info.si_code, status);
+        let usage = Rusage {
+            user_time: tv(ru.ru_utime),
+            system_time: tv(ru.ru_stime),
+            max_rss_bytes: (ru.ru_maxrss.max(0) as u64) * 1024,
+        };
+        return Ok(Some((raw, usage)));
+    }
+}
+
+/// Bring the loopback interface `lo` up with `SIOCGIFFLAGS`/`SIOCSIFFLAGS` on a datagram
+/// socket (netdevice(7)), as Bazel's linux-sandbox and nsjail do: no `ip` program.
+pub fn loopback_up() -> io::Result<()> {
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is a plain C struct/union for which all-zero is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq for this ioctl and outlives the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    }
+    // SAFETY: as above.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether clone3(2) works here: 0 unknown, 1 yes, 2 no. Probed once (ENOSYS is permanent).
+static CLONE3: AtomicU8 = AtomicU8::new(0);
+
+pub(crate) fn clone3_known_missing() -> bool {
+    CLONE3.load(Ordering::Relaxed) == 2
+}
+
+pub(crate) fn note_clone3_missing() {
+    CLONE3.store(2, Ordering::Relaxed);
+}
+
+pub(crate) fn note_clone3_works() {
+    CLONE3.store(1, Ordering::Relaxed);
+}
+
+/// setdomainname(2).
+pub(crate) fn setdomainname(name: &[u8]) -> Result<(), Errno> {
+    // SAFETY: the pointer and length describe `name`, valid for the call.
+    let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// Block (`how = SIG_BLOCK`), unblock or set the calling thread's signal mask to `sigs`;
+/// returns the previous mask.
+pub(crate) fn sigmask(how: libc::c_int, sigs: &[i32]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; all pointers are to locals valid for the calls.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in sigs {
+            libc::sigaddset(&mut set, s);
+        }
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(how, &set, &mut old);
+        old
+    }
+}
+
+/// Restore a mask returned by [`sigmask`].
+pub(crate) fn restore_sigmask(old: &libc::sigset_t) {
+    // SAFETY: `old` is a valid sigset_t.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut());
+    }
+}
+
+/// sigwaitinfo(2) on `sigs` (which must be blocked): the signal number and the sender's pid.
+pub(crate) fn sigwaitinfo(sigs: &[i32]) -> io::Result<(i32, i32)> {
+    // SAFETY: sigset_t and siginfo_t are plain data; the pointers are to locals.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in sigs {
+            libc::sigaddset(&mut set, s);
+        }
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::sigwaitinfo(&set, &mut info);
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((r, info.si_pid()))
+    }
+}
+
+/// prctl(PR_SET_PDEATHSIG, sig).
+pub(crate) fn set_pdeathsig(sig: i32) -> io::Result<()> {
+    // SAFETY: a plain prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// prctl(PR_SET_CHILD_SUBREAPER, 1).
+pub(crate) fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: a plain prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// waitpid(-1, WNOHANG): `Ok(Some((pid, raw status)))` for a reaped child, `Ok(None)` when
+/// children exist but none has changed state, `Err(ECHILD)` when there are none.
+pub(crate) fn reap_any_nohang() -> Result<Option<(Pid, i32)>, Errno> {
+    reap_any(libc::WNOHANG)
+}
+
+/// waitpid(-1, 0): blocks until a child ends; `Err(ECHILD)` when there are none.
+pub(crate) fn reap_any_blocking() -> Result<Option<(Pid, i32)>, Errno> {
+    reap_any(0)
+}
+
+fn reap_any(flags: libc::c_int) -> Result<Option<(Pid, i32)>, Errno> {
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid out-pointer for the call.
+        let r = unsafe { libc::waitpid(-1, &mut status, flags) };
+        match r {
+            0 => return Ok(None),
+            -1 if Errno::last() == Errno::EINTR => continue,
+            -1 => return Err(Errno::last()),
+            pid => return Ok(Some((Pid::from_raw(pid), status))),
+        }
+    }
+}
+
+/// Register an owned fd with tokio's reactor.
+pub(crate) fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: the OwnedFd owns a valid open fd; AsyncFd takes ownership and nothing else can
+    // close or replace it while it is registered.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    }
+    .map_err(io::Error::from)
+}
+
+/// Borrow standard fd `n` (0, 1 or 2) for the life of the process. A closed standard fd only
+/// makes the calls on it fail with EBADF.
+pub(crate) fn std_fd(n: RawFd) -> BorrowedFd<'static> {
+    debug_assert!((0..=2).contains(&n));
+    // SAFETY: fds 0..=2 are never closed by nsbox; if the program closed one, operations on
+    // the number fail with EBADF rather than touching memory.
+    unsafe { BorrowedFd::borrow_raw(n) }
+}

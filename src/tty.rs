@@ -1,0 +1,51 @@
+//! Terminal foreground hand-over and restore.
+//!
+//! A process may give the terminal's foreground to another process group only while its own
+//! group holds it; otherwise tcsetpgrp(3) stops the whole group with SIGTTOU (the seed's
+//! `_safe_tcsetpgrp`). So ownership is checked once, before the child exists ([`Foreground::claim`]),
+//! and both sides then set the foreground (as job-control shells do): the child before it
+//! execs, so it never touches the terminal from the background, and the parent after, so the
+//! order does not matter. On the way back the parent is in the background, so SIGTTOU is
+//! blocked around the call. bubblewrap issues 343 and 744 are what happens when the restore
+//! is forgotten: the shell is left without its terminal.
+
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+
+use nix::unistd::{Pid, getpgrp, isatty, tcgetpgrp, tcsetpgrp};
+
+/// A terminal whose foreground process group is this process's group.
+#[derive(Debug)]
+pub struct Foreground {
+    fd: BorrowedFd<'static>,
+    original: Pid,
+}
+
+impl Foreground {
+    /// The first of stdin, stdout, stderr that is a terminal whose foreground group is ours;
+    /// `None` when there is none (then nothing is ever changed).
+    pub fn claim() -> Option<Foreground> {
+        let original = getpgrp();
+        (0..=2)
+            .map(crate::sys::std_fd)
+            .find(|fd| isatty(fd).unwrap_or(false) && tcgetpgrp(fd).is_ok_and(|fg| fg == original))
+            .map(|fd| Foreground { fd, original })
+    }
+
+    /// The terminal's fd number, for the child side.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Make `pgrp` the foreground group.
+    pub fn give_to(&self, pgrp: Pid) {
+        let old = crate::sys::sigmask(libc::SIG_BLOCK, &[libc::SIGTTOU]);
+        let _ = tcsetpgrp(self.fd, pgrp);
+        crate::sys::restore_sigmask(&old);
+    }
+
+    /// Give the foreground back to the group that had it. SIGTTOU is blocked around the call,
+    /// since the caller is in the background by now.
+    pub fn restore(self) {
+        self.give_to(self.original);
+    }
+}
