@@ -107,7 +107,7 @@ impl fmt::Display for Error {
         }
         match (&self.message, self.errno) {
             (Some(m), _) => write!(f, ": {m}")?,
-            (None, Some(e)) => write!(f, ": {} ({})", e.desc(), e)?,
+            (None, Some(e)) => write!(f, ": {} ({e:?})", e.desc())?,
             (None, None) => {}
         }
         if let Some(hint) = &self.hint {
