@@ -117,9 +117,15 @@ fn main() {
         Err(e) => fail(125, &e),
     };
     if !entered.skipped().is_empty() {
-        eprintln!("nsrun: skipped (not supported by this kernel): {}", entered.skipped());
+        eprintln!(
+            "nsrun: skipped (not supported by this kernel): {}",
+            entered.skipped()
+        );
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => fail(125, &format_args!("start runtime: {e}")),
     };
@@ -132,7 +138,9 @@ fn main() {
             let code = match e.kind() {
                 io::ErrorKind::NotFound => 127,
                 io::ErrorKind::PermissionDenied => 126,
-                _ if nsbox::Error::from_io(&e).and_then(|n| n.errno()) == Some(libc::ENOEXEC) => 126,
+                _ if nsbox::Error::from_io(&e).and_then(|n| n.errno()) == Some(libc::ENOEXEC) => {
+                    126
+                }
                 _ => 125,
             };
             // Exit through the pid-1 channel so the waiter outside exits with the same code.

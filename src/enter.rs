@@ -45,7 +45,9 @@ use nix::errno::Errno;
 use nix::unistd::{Pid, getgid, getpid, getuid, setpgid};
 
 use crate::error::Error;
-use crate::namespace::{Namespace, NamespaceSet, Namespaces, join_all, thread_count, unshare_error};
+use crate::namespace::{
+    Namespace, NamespaceSet, Namespaces, join_all, thread_count, unshare_error,
+};
 use crate::signals::FORWARDED;
 
 /// What [`enter`] did.
@@ -176,7 +178,10 @@ pub fn enter(ns: &Namespaces) -> io::Result<Entered> {
 /// Fork into the new pid namespace. Returns only in the child (pid 1); the parent becomes the
 /// waiter and exits as the child did.
 fn fork_pid1(mount_proc: bool) -> io::Result<()> {
-    let pipe = |step| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::new(step, None, e).into_io());
+    let pipe = |step| {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::new(step, None, e).into_io())
+    };
     let (status_r, status_w) = pipe("pipe (status)")?;
     let (ready_r, ready_w) = pipe("pipe (ready)")?;
     // Block the forwarded signals and SIGCHLD before the fork: the waiter takes them with
@@ -189,7 +194,12 @@ fn fork_pid1(mount_proc: bool) -> io::Result<()> {
     match unsafe { crate::sys::fork() } {
         Err(e) => {
             crate::sys::restore_sigmask(&old_mask);
-            Err(Error::new("fork into the pid namespace", None, crate::error::errno_of(&e).unwrap_or(Errno::EIO)).into_io())
+            Err(Error::new(
+                "fork into the pid namespace",
+                None,
+                crate::error::errno_of(&e).unwrap_or(Errno::EIO),
+            )
+            .into_io())
         }
         Ok(crate::sys::Fork::Child) => {
             drop(status_r);
@@ -226,7 +236,12 @@ fn fork_pid1(mount_proc: bool) -> io::Result<()> {
 }
 
 /// The waiter's loop: never returns.
-fn wait_outside(child: Pid, status_r: std::os::fd::OwnedFd, ready_w: std::os::fd::OwnedFd, waited: &[i32]) -> ! {
+fn wait_outside(
+    child: Pid,
+    status_r: std::os::fd::OwnedFd,
+    ready_w: std::os::fd::OwnedFd,
+    waited: &[i32],
+) -> ! {
     let _ = setpgid(child, child);
     let tty = crate::tty::Foreground::claim();
     if let Some(t) = &tty {
@@ -236,14 +251,20 @@ fn wait_outside(child: Pid, status_r: std::os::fd::OwnedFd, ready_w: std::os::fd
     drop(ready_w);
     let raw_own = loop {
         match crate::sys::sigwaitinfo(waited) {
-            Ok((libc::SIGCHLD, _)) => match nix::sys::wait::waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-                Ok(nix::sys::wait::WaitStatus::StillAlive) => continue,
-                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => break crate::status::raw_exited(code as u8),
-                Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, core)) => break crate::status::raw_signaled(sig as i32, core),
-                Ok(_) => continue,
-                Err(Errno::EINTR) => continue,
-                Err(_) => break crate::status::raw_exited(125),
-            },
+            Ok((libc::SIGCHLD, _)) => {
+                match nix::sys::wait::waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                    Ok(nix::sys::wait::WaitStatus::StillAlive) => continue,
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => {
+                        break crate::status::raw_exited(code as u8);
+                    }
+                    Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, core)) => {
+                        break crate::status::raw_signaled(sig as i32, core);
+                    }
+                    Ok(_) => continue,
+                    Err(Errno::EINTR) => continue,
+                    Err(_) => break crate::status::raw_exited(125),
+                }
+            }
             Ok((sig, _)) => {
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::try_from(sig).ok());
             }

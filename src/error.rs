@@ -126,12 +126,19 @@ impl From<Error> for io::Error {
 }
 
 /// Shorthand: an [`io::Error`] for `step` on `path` with `errno`.
-pub(crate) fn step_err(step: impl Into<Cow<'static, str>>, path: Option<&Path>, errno: Errno) -> io::Error {
+pub(crate) fn step_err(
+    step: impl Into<Cow<'static, str>>,
+    path: Option<&Path>,
+    errno: Errno,
+) -> io::Error {
     Error::new(step, path, errno).into_io()
 }
 
 /// Shorthand: an invalid-input [`io::Error`] for `step`.
-pub(crate) fn invalid(step: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> io::Error {
+pub(crate) fn invalid(
+    step: impl Into<Cow<'static, str>>,
+    message: impl Into<Cow<'static, str>>,
+) -> io::Error {
     Error::msg(step, message).into_io()
 }
 

@@ -81,7 +81,13 @@ pub fn write_gid_map(pid: Option<Pid>, map: IdMap) -> io::Result<()> {
 
 /// The default for a new user namespace: deny setgroups, then map the caller's uid and gid
 /// (given, since they must be read before the unshare) to `uid_inside` and `gid_inside`.
-pub fn map_single(pid: Option<Pid>, uid: u32, gid: u32, uid_inside: u32, gid_inside: u32) -> io::Result<()> {
+pub fn map_single(
+    pid: Option<Pid>,
+    uid: u32,
+    gid: u32,
+    uid_inside: u32,
+    gid_inside: u32,
+) -> io::Result<()> {
     deny_setgroups(pid)?;
     write_uid_map(pid, IdMap::single(uid_inside, uid))?;
     write_gid_map(pid, IdMap::single(gid_inside, gid))

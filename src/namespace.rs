@@ -137,7 +137,9 @@ impl NamespaceSet {
 
     /// The kinds in creation order.
     pub fn iter(self) -> impl Iterator<Item = Namespace> {
-        Namespace::ALL.into_iter().filter(move |k| self.contains(*k))
+        Namespace::ALL
+            .into_iter()
+            .filter(move |k| self.contains(*k))
     }
 
     /// The union of the kinds' `CLONE_NEW*` flags.
@@ -406,7 +408,9 @@ pub(crate) fn unshare_hint(kind: Namespace, errno: Errno) -> Option<String> {
         Errno::EINVAL if kind == Namespace::User => "the process is multi-threaded \
             (unshare(CLONE_NEWUSER) needs a single thread), or the kernel lacks user namespaces"
             .into(),
-        Errno::EINVAL => format!("this kernel may lack {kind} namespaces (use best_effort to skip them)"),
+        Errno::EINVAL => {
+            format!("this kernel may lack {kind} namespaces (use best_effort to skip them)")
+        }
         _ => return None,
     })
 }
@@ -447,7 +451,9 @@ fn join_error(kind: Option<Namespace>, path: Option<&Path>, errno: Errno) -> io:
             "the file is not a namespace, or not of the expected kind, or the caller cannot \
              join it (a multi-threaded process cannot join a user namespace)",
         ),
-        Errno::EPERM => Some("joining needs CAP_SYS_ADMIN in the namespace's owning user namespace"),
+        Errno::EPERM => {
+            Some("joining needs CAP_SYS_ADMIN in the namespace's owning user namespace")
+        }
         _ => None,
     };
     if let Some(h) = hint {
@@ -479,15 +485,13 @@ pub fn setns_pidfd(pidfd: BorrowedFd<'_>, kinds: NamespaceSet) -> io::Result<()>
 
 /// Open a namespace file for a later setns, with an error that names the path.
 pub(crate) fn open_namespace(path: &Path, kind: Option<Namespace>) -> io::Result<OwnedFd> {
-    std::fs::File::open(path)
-        .map(OwnedFd::from)
-        .map_err(|e| {
-            join_error(
-                kind,
-                Some(path),
-                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-            )
-        })
+    std::fs::File::open(path).map(OwnedFd::from).map_err(|e| {
+        join_error(
+            kind,
+            Some(path),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })
 }
 
 /// Join every namespace in `joins`, in order.
@@ -504,8 +508,13 @@ pub(crate) fn join_all(joins: &[Join]) -> io::Result<()> {
 
 /// The number of threads of the calling process, from `/proc/self/status`.
 pub fn thread_count() -> io::Result<usize> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| crate::error::step_err("read", Some(Path::new("/proc/self/status")), crate::error::errno_of(&e).unwrap_or(Errno::EIO)))?;
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| {
+        crate::error::step_err(
+            "read",
+            Some(Path::new("/proc/self/status")),
+            crate::error::errno_of(&e).unwrap_or(Errno::EIO),
+        )
+    })?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Threads:"))
@@ -522,16 +531,27 @@ mod tests {
         let set: NamespaceSet = [Namespace::Pid, Namespace::User, Namespace::Net]
             .into_iter()
             .collect();
-        assert_eq!(set.iter().collect::<Vec<_>>(), vec![Namespace::User, Namespace::Net, Namespace::Pid]);
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            vec![Namespace::User, Namespace::Net, Namespace::Pid]
+        );
         assert_eq!(set.to_string(), "user,net,pid");
     }
 
     #[test]
     fn a_hostname_over_64_bytes_is_rejected() {
-        let err = Namespaces::new().hostname("x".repeat(65)).validate().unwrap_err();
+        let err = Namespaces::new()
+            .hostname("x".repeat(65))
+            .validate()
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(err.to_string().contains("sethostname"), "{err}");
-        assert!(Namespaces::new().hostname("x".repeat(64)).validate().is_ok());
+        assert!(
+            Namespaces::new()
+                .hostname("x".repeat(64))
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]

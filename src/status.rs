@@ -108,7 +108,10 @@ mod tests {
     #[test]
     fn siginfo_codes_map_to_raw_statuses() {
         assert_eq!(raw_from_siginfo(libc::CLD_EXITED, 7), raw_exited(7));
-        assert_eq!(raw_from_siginfo(libc::CLD_KILLED, 9), raw_signaled(9, false));
+        assert_eq!(
+            raw_from_siginfo(libc::CLD_KILLED, 9),
+            raw_signaled(9, false)
+        );
         assert!(from_raw(raw_from_siginfo(libc::CLD_DUMPED, 11)).core_dumped());
     }
 }

@@ -68,7 +68,11 @@ impl Supervisor {
 
     /// Wait for every process, not only the main command, before resolving.
     pub fn wait_all(mut self, on: bool) -> Self {
-        self.policy = if on { ExitPolicy::WaitAll } else { ExitPolicy::KillRest };
+        self.policy = if on {
+            ExitPolicy::WaitAll
+        } else {
+            ExitPolicy::KillRest
+        };
         self
     }
 
@@ -88,8 +92,14 @@ impl Supervisor {
         let pid1 = getpid().as_raw() == 1;
         if !pid1 {
             // Orphans of the command must come to us, not to the host's init.
-            crate::sys::set_child_subreaper()
-                .map_err(|e| Error::new("prctl PR_SET_CHILD_SUBREAPER", None, errno_of(&e).unwrap_or(Errno::EIO)).into_io())?;
+            crate::sys::set_child_subreaper().map_err(|e| {
+                Error::new(
+                    "prctl PR_SET_CHILD_SUBREAPER",
+                    None,
+                    errno_of(&e).unwrap_or(Errno::EIO),
+                )
+                .into_io()
+            })?;
         }
         let mut watched: Vec<i32> = FORWARDED.to_vec();
         watched.push(libc::SIGCHLD);
@@ -103,7 +113,11 @@ impl Supervisor {
             crate::child::take_foreground_before_exec(&mut cmd, t.raw_fd());
         }
         let child = cmd.spawn().map_err(|e| {
-            let mut err = Error::new("exec", Some(program.as_ref()), errno_of(&e).unwrap_or(Errno::EIO));
+            let mut err = Error::new(
+                "exec",
+                Some(program.as_ref()),
+                errno_of(&e).unwrap_or(Errno::EIO),
+            );
             if e.kind() == io::ErrorKind::NotFound {
                 err = err.with_hint("no such program on PATH or at that path");
             }
@@ -156,14 +170,16 @@ impl Supervisor {
             },
         }
         signals.handle().close();
-        Ok(crate::status::from_raw(status.expect("loop ends with a status")))
+        Ok(crate::status::from_raw(
+            status.expect("loop ends with a status"),
+        ))
     }
 
     fn reap_ready(&self, pidfd: std::os::fd::BorrowedFd<'_>, main: Pid, status: &mut Option<i32>) {
-        if status.is_none() {
-            if let Ok(Some((raw, _))) = crate::sys::waitid_pidfd(pidfd, true) {
-                *status = Some(raw);
-            }
+        if status.is_none()
+            && let Ok(Some((raw, _))) = crate::sys::waitid_pidfd(pidfd, true)
+        {
+            *status = Some(raw);
         }
         while let Ok(Some((pid, raw))) = crate::sys::reap_any_nohang() {
             if pid == main && status.is_none() {
@@ -208,7 +224,11 @@ pub(crate) fn list_children() -> Vec<Pid> {
     };
     for t in tasks.flatten() {
         if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
-            out.extend(s.split_whitespace().filter_map(|p| p.parse().ok()).map(Pid::from_raw));
+            out.extend(
+                s.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .map(Pid::from_raw),
+            );
         }
     }
     out

@@ -199,16 +199,21 @@ pub fn loopback_up() -> io::Result<()> {
 }
 
 /// Whether clone3(2) works here: 0 unknown, 1 yes, 2 no. Probed once (ENOSYS is permanent).
+/// Used by the spawn mode (`Sandbox`), which is merged separately.
+#[allow(dead_code)]
 static CLONE3: AtomicU8 = AtomicU8::new(0);
 
+#[allow(dead_code)]
 pub(crate) fn clone3_known_missing() -> bool {
     CLONE3.load(Ordering::Relaxed) == 2
 }
 
+#[allow(dead_code)]
 pub(crate) fn note_clone3_missing() {
     CLONE3.store(2, Ordering::Relaxed);
 }
 
+#[allow(dead_code)]
 pub(crate) fn note_clone3_works() {
     CLONE3.store(1, Ordering::Relaxed);
 }
@@ -309,10 +314,8 @@ fn reap_any(flags: libc::c_int) -> Result<Option<(Pid, i32)>, Errno> {
 pub(crate) fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     // SAFETY: the OwnedFd owns a valid open fd; AsyncFd takes ownership and nothing else can
     // close or replace it while it is registered.
-    unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
-    }
-    .map_err(io::Error::from)
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(io::Error::from)
 }
 
 /// Borrow standard fd `n` (0, 1 or 2) for the life of the process. A closed standard fd only
