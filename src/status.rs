@@ -52,8 +52,10 @@ pub(crate) fn set_pid1_status_fd(fd: RawFd) {
 }
 
 /// Exit the calling process exactly as `status` says: with the same exit code, or by the same
-/// signal (reset to its default action, unblocked, with `RLIMIT_CORE` set to 0 so no second
-/// core is dumped).
+/// signal (reset to its default action, unblocked), with the same core flag: without one,
+/// `RLIMIT_CORE` is set to 0 so no second core is dumped; with one, the kernel only sets the
+/// flag if a dump succeeds, so a one-page core of this process is written into a fresh
+/// `$TMPDIR/nsbox-core.PID` directory (never over the program's own core file).
 ///
 /// Inside a pid namespace made by [`enter`](crate::enter) the process is pid 1 and cannot die
 /// by its own signal; there the raw status is written to the process outside, which then
@@ -73,7 +75,11 @@ pub fn exit_as_status(status: ExitStatus) -> ! {
         crate::sys::exit_now(code);
     }
     if let Some(sig) = status.signal() {
-        crate::sys::die_by_signal(sig);
+        // pid 1 ignores the signals it sends itself: there the waiter outside reproduces the
+        // death from the raw status written above.
+        if fd < 0 {
+            crate::sys::die_by_signal(sig, status.core_dumped());
+        }
         crate::sys::exit_now(128 + sig);
     }
     // Stopped or continued: not an end; report failure.

@@ -31,10 +31,20 @@ pub(crate) fn write_all_raw(fd: RawFd, mut buf: &[u8]) {
     }
 }
 
-/// Die by `sig`: reset it to SIG_DFL, set RLIMIT_CORE to 0, unblock it and send it to the
-/// calling thread. Returns only if the signal did not kill (pid 1, or a signal whose default
-/// action is not to terminate).
-pub(crate) fn die_by_signal(sig: i32) {
+/// Die by `sig`: reset it to SIG_DFL, unblock it and send it to the calling thread. Returns
+/// only if the signal did not kill (pid 1, or a signal whose default action is not to
+/// terminate).
+///
+/// With `core_dumped` false, RLIMIT_CORE is set to 0 so no core is written (and the wait
+/// status has no core flag). With `core_dumped` true the caller's wait status must carry the
+/// core flag, which the kernel sets only when a dump succeeds: the soft RLIMIT_CORE is set to
+/// one page (the smallest dump the kernel writes; a truncated dump still sets the flag, and a
+/// `|pipe` core_pattern ignores the limit), and the process first moves into a fresh directory
+/// `$TMPDIR/nsbox-core.PID`, so a pattern such as `core` never overwrites the core file the
+/// program itself left in the working directory. If that directory cannot be made, no core is
+/// written and the flag is lost rather than the program's core.
+pub(crate) fn die_by_signal(sig: i32, core_dumped: bool) {
+    let dump = core_dumped && enter_core_dir();
     // SAFETY: plain syscalls on process state; every pointer passed is to a local that lives
     // across the call.
     unsafe {
@@ -42,10 +52,15 @@ pub(crate) fn die_by_signal(sig: i32) {
         sa.sa_sigaction = libc::SIG_DFL;
         libc::sigemptyset(&mut sa.sa_mask);
         libc::sigaction(sig, &sa, std::ptr::null_mut());
-        let rl = libc::rlimit {
+        let mut rl = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
         };
+        if dump {
+            libc::getrlimit(libc::RLIMIT_CORE, &mut rl);
+            let page = libc::sysconf(libc::_SC_PAGESIZE).max(4096) as libc::rlim_t;
+            rl.rlim_cur = rl.rlim_max.min(page);
+        }
         libc::setrlimit(libc::RLIMIT_CORE, &rl);
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
@@ -57,6 +72,14 @@ pub(crate) fn die_by_signal(sig: i32) {
     }
     // Give a pending fatal signal the chance to be acted on.
     std::thread::sleep(std::time::Duration::from_millis(50));
+}
+
+/// Make `$TMPDIR/nsbox-core.PID` (mode 0700) and move into it; false if that fails.
+fn enter_core_dir() -> bool {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("nsbox-core.{}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).is_ok()
+        && std::env::set_current_dir(&dir).is_ok()
 }
 
 /// Result of [`fork`].
