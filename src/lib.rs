@@ -33,6 +33,7 @@ pub mod idmap;
 pub mod mount;
 mod namespace;
 pub mod net;
+mod sandbox;
 mod signals;
 pub mod status;
 mod supervisor;
@@ -46,6 +47,10 @@ pub use namespace::{
     Join, JoinSource, Namespace, NamespaceSet, Namespaces, Propagation, UTS_NAME_MAX, setns_fd,
     setns_path, setns_pidfd, thread_count, unshare,
 };
+pub use sandbox::{
+    Child, ChildStderr, ChildStdin, ChildStdout, NewIdMaps, Sandbox, SetupContext, SetupHook, Stdio,
+};
 pub use signals::{FORWARDED, is_forwarded};
 pub use status::exit_as_status;
 pub use supervisor::{ExitPolicy, Supervisor};
+pub use sys::Rusage;

@@ -440,7 +440,11 @@ pub fn unshare(kinds: NamespaceSet) -> io::Result<()> {
     Ok(())
 }
 
-fn join_error(kind: Option<Namespace>, path: Option<&Path>, errno: Errno) -> io::Error {
+pub(crate) fn join_error_for(
+    kind: Option<Namespace>,
+    path: Option<&Path>,
+    errno: Errno,
+) -> io::Error {
     let step = match kind {
         Some(k) => format!("join {k} namespace"),
         None => "join namespace".to_string(),
@@ -466,27 +470,27 @@ fn join_error(kind: Option<Namespace>, path: Option<&Path>, errno: Errno) -> io:
 /// accepts any.
 pub fn setns_fd(fd: BorrowedFd<'_>, kind: Option<Namespace>) -> io::Result<()> {
     let flags = kind.map_or(CloneFlags::empty(), Namespace::clone_flag);
-    nix::sched::setns(fd, flags).map_err(|e| join_error(kind, None, e))
+    nix::sched::setns(fd, flags).map_err(|e| join_error_for(kind, None, e))
 }
 
 /// Open the namespace file at `path` (`/proc/PID/ns/net`, `/run/netns/NAME`) and join it.
 pub fn setns_path(path: &Path, kind: Option<Namespace>) -> io::Result<()> {
     let fd = open_namespace(path, kind)?;
     let flags = kind.map_or(CloneFlags::empty(), Namespace::clone_flag);
-    nix::sched::setns(fd.as_fd(), flags).map_err(|e| join_error(kind, Some(path), e))
+    nix::sched::setns(fd.as_fd(), flags).map_err(|e| join_error_for(kind, Some(path), e))
 }
 
 /// Join the `kinds` namespaces of the process behind `pidfd` at once (setns(2) with a pidfd,
 /// Linux 5.8).
 pub fn setns_pidfd(pidfd: BorrowedFd<'_>, kinds: NamespaceSet) -> io::Result<()> {
     nix::sched::setns(pidfd, kinds.clone_flags())
-        .map_err(|e| join_error(None, Some(Path::new("<pidfd>")), e))
+        .map_err(|e| join_error_for(None, Some(Path::new("<pidfd>")), e))
 }
 
 /// Open a namespace file for a later setns, with an error that names the path.
 pub(crate) fn open_namespace(path: &Path, kind: Option<Namespace>) -> io::Result<OwnedFd> {
     std::fs::File::open(path).map(OwnedFd::from).map_err(|e| {
-        join_error(
+        join_error_for(
             kind,
             Some(path),
             Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),

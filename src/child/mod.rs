@@ -9,6 +9,8 @@
 //! only makes system calls through `libc` and leaves only by exec or `_exit`. Errors go back
 //! to the parent as a fixed-size message `{step, errno}` on a pipe.
 
+pub(crate) mod init;
+
 use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;

@@ -349,3 +349,107 @@ pub(crate) fn std_fd(n: RawFd) -> BorrowedFd<'static> {
     // the number fail with EBADF rather than touching memory.
     unsafe { BorrowedFd::borrow_raw(n) }
 }
+
+/// The arguments of clone3(2) (`struct clone_args`, first version: 64 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// What [`clone_pidfd`] returned.
+pub(crate) enum Cloned {
+    /// In the parent: the child's pid and a pidfd for it.
+    Parent(Pid, OwnedFd),
+    /// In the child.
+    Child,
+}
+
+/// Create a child with `flags` (`CLONE_NEW*`) in fork style (no shared memory, SIGCHLD on
+/// exit) and get a pidfd for it: clone3(2) with `CLONE_PIDFD`, or, where clone3 is missing
+/// (ENOSYS, remembered), clone(2) followed by pidfd_open(2).
+///
+/// # Safety
+///
+/// In the child, only async-signal-safe code may run until exec or `_exit` (the caller may be
+/// multi-threaded). glibc's fork handlers do not run and its cached thread id is the parent's
+/// thread's: the child must not use pthread functions or `raise`.
+pub(crate) unsafe fn clone_pidfd(flags: u64) -> io::Result<Cloned> {
+    if !clone3_known_missing() {
+        let mut pidfd: libc::c_int = -1;
+        let args = CloneArgs {
+            flags: flags | libc::CLONE_PIDFD as u64,
+            pidfd: &mut pidfd as *mut libc::c_int as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            ..Default::default()
+        };
+        // SAFETY: `args` is a valid clone_args of the size passed; without CLONE_VM the child
+        // gets a copy of the address space and returns here with 0, as with fork(2).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        if r == 0 {
+            return Ok(Cloned::Child);
+        }
+        if r > 0 {
+            note_clone3_works();
+            // SAFETY: the kernel stored a new pidfd that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            return Ok(Cloned::Parent(Pid::from_raw(r as i32), fd));
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(err);
+        }
+        note_clone3_missing();
+    }
+    // SAFETY: clone without CLONE_VM and with a null stack behaves as fork(2).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags as libc::c_ulong | libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match r {
+        0 => Ok(Cloned::Child),
+        r if r < 0 => Err(io::Error::last_os_error()),
+        pid => {
+            let pid = Pid::from_raw(pid as i32);
+            match pidfd_open(pid) {
+                Ok(fd) => Ok(Cloned::Parent(pid, fd)),
+                Err(e) => {
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(pid, None);
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// Block every signal in the calling thread; returns the old mask for [`restore_sigmask`].
+pub(crate) fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; the pointers are to locals.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    }
+}
