@@ -63,9 +63,7 @@ use tokio::net::unix::pipe;
 
 use crate::child::init::{CTL_GO, CTL_KILL, CTL_SIGNAL, MSG_LEN, Msg, Plan, Step};
 use crate::error::{Error, errno_of, invalid};
-use crate::namespace::{
-    JoinSource, Namespace, Namespaces, Propagation, join_error_for, unshare_error,
-};
+use crate::namespace::{JoinSource, Namespace, Namespaces, Propagation, join_error_for};
 use crate::sys::Rusage;
 
 /// The parent's end of a piped stdin.
@@ -804,22 +802,21 @@ fn start(p: Prepared) -> io::Result<Pending> {
             crate::sys::restore_sigmask(&old);
             let errno = errno_of(&e).unwrap_or(Errno::EIO);
             // Name the namespace that failed when there is one obvious culprit.
-            let kind = p.kinds.iter().last();
-            Err(match (errno, p.kinds.is_empty()) {
-                (_, true) => Error::new("clone3", None, errno).into_io(),
-                (Errno::EPERM | Errno::ENOSPC | Errno::EUSERS | Errno::EINVAL, false) => {
-                    let kinds = p.kinds;
-                    let mut err = unshare_error(kind.unwrap_or(Namespace::User), errno);
-                    if let Some(inner) = Error::from_io(&err) {
-                        err =
-                            Error::new(format!("clone3 with new {kinds} namespaces"), None, errno)
-                                .with_hint(inner.hint().unwrap_or("").to_string())
-                                .into_io();
-                    }
-                    err
-                }
-                _ => Error::new("clone3", None, errno).into_io(),
-            })
+            let kinds = p.kinds;
+            if kinds.is_empty() {
+                return Err(Error::new("clone3", None, errno).into_io());
+            }
+            // The user namespace is the usual culprit when it is asked for; else the first kind.
+            let culprit = if kinds.contains(Namespace::User) {
+                Namespace::User
+            } else {
+                kinds.iter().next().unwrap_or(Namespace::Mount)
+            };
+            let mut err = Error::new(format!("clone3 with new {kinds} namespaces"), None, errno);
+            if let Some(hint) = crate::namespace::unshare_hint(culprit, errno) {
+                err = err.with_hint(hint);
+            }
+            Err(err.into_io())
         }
     }
 }

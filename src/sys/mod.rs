@@ -223,20 +223,23 @@ pub fn loopback_up() -> io::Result<()> {
 
 /// Whether clone3(2) works here: 0 unknown, 1 yes, 2 no. Probed once (ENOSYS is permanent).
 /// Used by the spawn mode (`Sandbox`), which is merged separately.
-#[allow(dead_code)]
 static CLONE3: AtomicU8 = AtomicU8::new(0);
 
-#[allow(dead_code)]
 pub(crate) fn clone3_known_missing() -> bool {
     CLONE3.load(Ordering::Relaxed) == 2
 }
 
-#[allow(dead_code)]
+/// Make every later spawn use the clone(2) + pidfd_open(2) fallback, as on a kernel without
+/// clone3. For tests of the fallback path only.
+#[doc(hidden)]
+pub fn force_clone3_fallback() {
+    note_clone3_missing();
+}
+
 pub(crate) fn note_clone3_missing() {
     CLONE3.store(2, Ordering::Relaxed);
 }
 
-#[allow(dead_code)]
 pub(crate) fn note_clone3_works() {
     CLONE3.store(1, Ordering::Relaxed);
 }

@@ -1,0 +1,32 @@
+//! The clone(2) + pidfd_open(2) path, used where clone3 is missing (ENOSYS), gives the same
+//! results as clone3. Its own test binary, since the switch is process-wide.
+
+use std::os::unix::process::ExitStatusExt;
+
+use nsbox::{Namespaces, Sandbox, Stdio};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxes_made_with_the_clone_fallback_report_exact_statuses() {
+    nsbox::sys::force_clone3_fallback();
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", "echo $$ $(hostname); exit 9"])
+        .namespaces(Namespaces::all().hostname("fallback"))
+        .stdout(Stdio::piped());
+    let out = sb.output().await.expect("spawn with the fallback");
+    assert_eq!(out.status.code(), Some(9));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 fallback\n");
+
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", "kill -USR1 $$"])
+        .namespaces(Namespaces::all());
+    let status = sb.status().await.expect("spawn with the fallback");
+    assert_eq!(status.signal(), Some(libc::SIGUSR1));
+
+    let err = Sandbox::new("/no/such/program")
+        .namespaces(Namespaces::all())
+        .spawn()
+        .await
+        .expect_err("a missing program fails the spawn");
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    assert!(err.to_string().contains("exec /no/such/program"), "{err}");
+}
