@@ -111,7 +111,16 @@ fn fail(code: i32, err: &dyn std::fmt::Display) -> ! {
 }
 
 fn main() {
-    let args = Args::parse();
+    // A usage error is nsrun failing: 125, as env(1) and timeout(1) do (clap would exit 2,
+    // which PROGRAM could have returned too). --help and --version still exit 0.
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            std::process::exit(125)
+        }
+        Err(e) => e.exit(),
+    };
     let entered = match enter(&namespaces(&args)) {
         Ok(e) => e,
         Err(e) => fail(125, &e),
