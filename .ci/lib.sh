@@ -1,0 +1,46 @@
+# Helpers shared by .ci/run and .ci/unpriv-tests. Sourced, not executed.
+
+# The unprivileged user the second test pass runs as (Debian's `nobody`).
+CI_UNPRIV_UID=65534
+CI_UNPRIV_GID=65534
+
+banner() {
+    printf '\n==================== %s ====================\n' "$*"
+}
+
+# Run a command as the unprivileged user with a clean environment (setpriv sets HOME, USER,
+# LOGNAME, SHELL and a default PATH; TERM is kept). Supplementary groups are cleared and, since
+# all uids change from 0, the kernel drops every capability.
+as_unpriv() {
+    setpriv --reuid "$CI_UNPRIV_UID" --regid "$CI_UNPRIV_GID" --clear-groups --reset-env "$@"
+}
+
+# Sum the results in a test log: prints "PASSED FAILED SKIPPED".
+# Reads libtest's lines (`test result: ok. 3 passed; 0 failed; 1 ignored; ...`; ignored counts as
+# skipped) and, for harness = false targets, plain `N passed, N failed[, N skipped]` lines
+# (optionally after one word and a colon).
+count_results() {
+    awk '
+        /^test result: / {
+            for (i = 2; i <= NF; i++) {
+                if ($i ~ /^passed;?$/)  p += $(i - 1)
+                if ($i ~ /^failed;?$/)  f += $(i - 1)
+                if ($i ~ /^ignored;?$/) s += $(i - 1)
+            }
+            next
+        }
+        /^([A-Za-z_-]+: )?[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$/ {
+            line = $0
+            sub(/^[A-Za-z_-]+: /, "", line)
+            n = split(line, w, /[ ,]+/)
+            p += w[1]; f += w[3]
+            if (n >= 6) s += w[5]
+        }
+        END { printf "%d %d %d\n", p, f, s }
+    ' "$@"
+}
+
+# Whether a log holds any result line that count_results understands.
+has_results() {
+    grep -Eq '^test result: |^([A-Za-z_-]+: )?[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$1"
+}
