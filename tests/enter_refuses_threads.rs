@@ -66,24 +66,21 @@ fn main() -> ExitCode {
 
     check(
         "best_effort_does_not_turn_the_refusal_into_a_skip",
-        (|| match enter(&Namespaces::new().user(true).best_effort(true)) {
+        match enter(&Namespaces::new().user(true).best_effort(true)) {
             Ok(e) => Err(format!("enter() succeeded: {e:?}")),
             Err(e) if e.to_string().contains("single-threaded") => Ok(()),
             Err(e) => Err(format!("unexpected error: {e}")),
-        })(),
+        },
     );
 
-    check(
-        "a_refused_enter_leaves_the_namespaces_unchanged",
-        (|| {
-            let after = (link("/proc/self/ns/user"), link("/proc/self/ns/net"));
-            if after == before {
-                Ok(())
-            } else {
-                Err(format!("before {before:?}, after {after:?}"))
-            }
-        })(),
-    );
+    check("a_refused_enter_leaves_the_namespaces_unchanged", {
+        let after = (link("/proc/self/ns/user"), link("/proc/self/ns/net"));
+        if after == before {
+            Ok(())
+        } else {
+            Err(format!("before {before:?}, after {after:?}"))
+        }
+    });
 
     check(
         "enter_with_nothing_to_do_succeeds_even_when_threaded",
