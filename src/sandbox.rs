@@ -61,7 +61,7 @@ use tokio::io::AsyncReadExt;
 use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
 
-use crate::child::init::{CTL_GO, CTL_KILL, CTL_SIGNAL, MSG_LEN, Msg, Plan, Step};
+use crate::child::init::{CTL_GO, CTL_KILL, CTL_SIGNAL, MSG_LEN, Msg, Plan, Spec, Step};
 use crate::error::{Error, errno_of, invalid};
 use crate::namespace::{JoinSource, Namespace, Namespaces, Propagation, join_error_for};
 use crate::sys::Rusage;
@@ -213,6 +213,7 @@ pub struct Sandbox {
     wait_all: bool,
     no_new_privs: bool,
     hook: Option<Arc<dyn SetupHook>>,
+    use_launcher: bool,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -248,6 +249,7 @@ impl Sandbox {
             wait_all: false,
             no_new_privs: false,
             hook: None,
+            use_launcher: true,
         }
     }
 
@@ -360,6 +362,13 @@ impl Sandbox {
         self.no_new_privs = on;
         self
     }
+    /// Create this sandbox through the launcher when one was started with
+    /// [`launcher::start`](crate::launcher::start) (default true); false forces a direct clone
+    /// from this process.
+    pub fn use_launcher(&mut self, on: bool) -> &mut Self {
+        self.use_launcher = on;
+        self
+    }
     /// Run `hook` in the orchestrator after the namespaces exist and before the command runs.
     pub fn setup_hook(&mut self, hook: Arc<dyn SetupHook>) -> &mut Self {
         self.hook = Some(hook);
@@ -380,7 +389,7 @@ impl Sandbox {
     /// Dropping the future half-way kills and reaps the sandbox.
     pub async fn spawn(&mut self) -> io::Result<Child> {
         let prepared = self.prepare()?;
-        let mut pending = start(prepared)?;
+        let mut pending = start(prepared).await?;
         if let Some(hook) = self.hook.clone() {
             if let Some(pidfd) = &pending.pidfd {
                 let ctx = SetupContext {
@@ -653,65 +662,30 @@ impl Sandbox {
             }
             moves.push((fd.as_raw_fd(), *target));
         }
-        let mut own_fds = vec![report_w.as_raw_fd(), control_r.as_raw_fd()];
-        own_fds.extend(joins.iter().map(|(fd, _)| *fd));
-        let max_fd = moves
-            .iter()
-            .flat_map(|(s, t)| [*s, *t])
-            .chain(own_fds.iter().copied())
-            .max()
-            .unwrap_or(2);
-        let high_base = max_fd + 1;
-        // Keep: the targets and the own block; close everything else.
-        let mut keep: Vec<u32> = moves.iter().map(|(_, t)| *t as u32).collect();
-        keep.extend((0..own_fds.len() as u32).map(|i| high_base as u32 + i));
-        keep.sort_unstable();
-        keep.dedup();
-        let mut close_ranges = Vec::new();
-        let mut lo = 0u32;
-        for k in keep {
-            if k > lo {
-                close_ranges.push((lo, k - 1));
-            }
-            lo = k + 1;
-        }
-        close_ranges.push((lo, u32::MAX));
-
-        let argv: Vec<*const libc::c_char> = argv_owned
-            .iter()
-            .map(|c| c.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect();
-        let envp: Vec<*const libc::c_char> = envp_owned
-            .iter()
-            .map(|c| c.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect();
         let mount_ns = kinds.contains(Namespace::Mount);
-        let plan = Plan {
-            argv,
-            envp,
+        let spec = Spec {
+            flags: kinds.clone_flags().bits() as u64,
+            argv: argv_owned,
+            envp: envp_owned,
             exec_paths,
             cwd,
             hostname: ns.hostname.as_ref().map(|h| h.as_bytes().to_vec()),
             domainname: ns.domainname.as_ref().map(|h| h.as_bytes().to_vec()),
             uid_map,
             gid_map,
-            root_propagation: mount_ns.then_some({
+            // c_ulong is u64 on every 64-bit Linux target.
+            root_propagation: mount_ns.then_some(
                 libc::MS_REC
                     | match ns.propagation {
                         Propagation::Slave => libc::MS_SLAVE,
                         Propagation::Private => libc::MS_PRIVATE,
-                    }
-            }),
+                    },
+            ),
             mount_proc: mount_ns && kinds.contains(Namespace::Pid) && ns.mount_proc,
             net: kinds.contains(Namespace::Net),
             pidns: kinds.contains(Namespace::Pid),
-            joins,
-            own_fds,
-            moves,
-            high_base,
-            close_ranges,
+            join_types: joins.iter().map(|(_, t)| *t).collect(),
+            targets: moves.iter().map(|(_, t)| *t).collect(),
             wait_for_go: self.hook.is_some(),
             die_with_parent: self.die_with_parent,
             wait_all: self.wait_all,
@@ -720,13 +694,15 @@ impl Sandbox {
                 .timeout
                 .map(|t| t.as_millis().min(u64::MAX as u128) as u64),
             grace_ms: self.kill_after.as_millis().min(u64::MAX as u128) as u64,
-            _argv_owned: argv_owned,
-            _envp_owned: envp_owned,
         };
+        let mut fds = vec![report_w.as_raw_fd(), control_r.as_raw_fd()];
+        fds.extend(joins.iter().map(|(fd, _)| *fd));
+        fds.extend(moves.iter().map(|(src, _)| *src));
         Ok(Prepared {
-            plan,
-            flags: kinds.clone_flags().bits() as u64,
+            spec,
+            fds,
             kinds,
+            use_launcher: self.use_launcher,
             report_r,
             report_w,
             control_r,
@@ -744,12 +720,13 @@ struct ParentEnds {
     stderr: Option<ChildStderr>,
 }
 
-/// Everything prepared for one clone. Not `Send` (the plan holds raw pointers), so it never
-/// lives across an await: [`start`] consumes it synchronously.
+/// Everything prepared for one clone.
 struct Prepared {
-    plan: Plan,
-    flags: u64,
+    spec: Spec,
+    /// The fds that go with the spec, in [`Plan::new`]'s order; borrowed from the fields below.
+    fds: Vec<RawFd>,
     kinds: crate::namespace::NamespaceSet,
+    use_launcher: bool,
     report_r: OwnedFd,
     report_w: OwnedFd,
     control_r: OwnedFd,
@@ -758,67 +735,105 @@ struct Prepared {
     _held: (Vec<Arc<OwnedFd>>, Vec<Arc<OwnedFd>>),
 }
 
-/// Clone the init. Everything the child touches was built by [`Sandbox::prepare`].
-fn start(p: Prepared) -> io::Result<Pending> {
-    // Block every signal around the clone so that none of the orchestrator's handlers can
-    // run in the child before it resets them.
+/// Create the init: through the launcher when one runs (and the sandbox allows it), by a
+/// direct clone otherwise.
+async fn start(p: Prepared) -> io::Result<Pending> {
+    let Prepared {
+        spec,
+        fds,
+        kinds,
+        use_launcher,
+        report_r,
+        report_w,
+        control_r,
+        control_w,
+        parent_ends,
+        _held,
+    } = p;
+    let launched = if use_launcher {
+        crate::launcher::launch(&spec, &fds).await
+    } else {
+        None
+    };
+    let (pid, pidfd) = match launched {
+        Some(r) => {
+            let (pid, pidfd) = r.map_err(|e| clone_error(e, kinds))?;
+            tracing::debug!(pid = pid.as_raw(), "sandbox init created by the launcher");
+            (pid, pidfd)
+        }
+        None => {
+            let (pid, pidfd) = clone_init(spec, &fds, 0).map_err(|e| clone_error(e, kinds))?;
+            tracing::debug!(pid = pid.as_raw(), "sandbox init created by a direct clone");
+            (pid, pidfd)
+        }
+    };
+    // The child has its copies; close the parent's copies of the child's ends now.
+    drop((report_w, control_r, _held));
+    let pidfd = crate::sys::async_fd(pidfd)?;
+    let report = pipe::Receiver::from_owned_fd(report_r)?;
+    Ok(Pending {
+        pid,
+        pidfd: Some(pidfd),
+        report,
+        control: Some(control_w),
+        buf: [0; MSG_LEN],
+        filled: 0,
+        ends: parent_ends,
+        exited: None,
+    })
+}
+
+/// Clone an init from `spec` with `extra_flags` (the launcher adds CLONE_PARENT).
+pub(crate) fn clone_init(
+    spec: Spec,
+    fds: &[RawFd],
+    extra_flags: u64,
+) -> io::Result<(Pid, OwnedFd)> {
+    let flags = spec.flags | extra_flags;
+    let plan =
+        Plan::new(spec, fds).ok_or_else(|| invalid("spawn", "fd count does not match the plan"))?;
+    // Block every signal around the clone so that none of the caller's handlers can run in
+    // the child before it resets them.
     let old = crate::sys::block_all_signals();
     // SAFETY: the child only runs `child::init::run`, which is async-signal-safe and leaves
     // by exec or _exit.
-    let r = unsafe { crate::sys::clone_pidfd(p.flags) };
+    let r = unsafe { crate::sys::clone_pidfd(flags) };
     match r {
         Ok(crate::sys::Cloned::Child) => {
             // SAFETY: we are the child of the clone and the plan was built for it.
-            unsafe { crate::child::init::run(&p.plan) }
+            unsafe { crate::child::init::run(&plan) }
         }
         Ok(crate::sys::Cloned::Parent(pid, pidfd)) => {
             crate::sys::restore_sigmask(&old);
-            // The child has its copies; close the parent's copies of the child's ends now.
-            let Prepared {
-                plan,
-                report_r,
-                report_w,
-                control_r,
-                control_w,
-                parent_ends,
-                _held,
-                ..
-            } = p;
-            drop((plan, report_w, control_r, _held));
-            let pidfd = crate::sys::async_fd(pidfd)?;
-            let report = pipe::Receiver::from_owned_fd(report_r)?;
-            Ok(Pending {
-                pid,
-                pidfd: Some(pidfd),
-                report,
-                control: Some(control_w),
-                buf: [0; MSG_LEN],
-                filled: 0,
-                ends: parent_ends,
-                exited: None,
-            })
+            Ok((pid, pidfd))
         }
         Err(e) => {
             crate::sys::restore_sigmask(&old);
-            let errno = errno_of(&e).unwrap_or(Errno::EIO);
-            // Name the namespace that failed when there is one obvious culprit.
-            let kinds = p.kinds;
-            if kinds.is_empty() {
-                return Err(Error::new("clone3", None, errno).into_io());
-            }
-            // The user namespace is the usual culprit when it is asked for; else the first kind.
-            let culprit = if kinds.contains(Namespace::User) {
-                Namespace::User
-            } else {
-                kinds.iter().next().unwrap_or(Namespace::Mount)
-            };
-            let mut err = Error::new(format!("clone3 with new {kinds} namespaces"), None, errno);
-            if let Some(hint) = crate::namespace::unshare_hint(culprit, errno) {
-                err = err.with_hint(hint);
-            }
-            Err(err.into_io())
+            Err(e)
         }
     }
+}
+
+/// The error for a failed clone, naming the namespaces and the likely culprit.
+fn clone_error(e: io::Error, kinds: crate::namespace::NamespaceSet) -> io::Error {
+    if Error::from_io(&e).is_some() {
+        return e;
+    }
+    let errno = errno_of(&e).unwrap_or(Errno::EIO);
+    if kinds.is_empty() {
+        return Error::new("clone3", None, errno).into_io();
+    }
+    // The user namespace is the usual culprit when it is asked for; else the first kind.
+    let culprit = if kinds.contains(Namespace::User) {
+        Namespace::User
+    } else {
+        kinds.iter().next().unwrap_or(Namespace::Mount)
+    };
+    let mut err = Error::new(format!("clone3 with new {kinds} namespaces"), None, errno);
+    if let Some(hint) = crate::namespace::unshare_hint(culprit, errno) {
+        err = err.with_hint(hint);
+    }
+    err.into_io()
 }
 
 /// A sandbox whose init runs; kills and reaps it on drop unless handed to a [`Child`].

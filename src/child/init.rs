@@ -135,13 +135,15 @@ pub(crate) const CTL_GO: u8 = b'g';
 pub(crate) const CTL_SIGNAL: u8 = b's';
 pub(crate) const CTL_KILL: u8 = b'k';
 
-/// Everything the child needs, built before the clone. Pointers in it point into the
-/// `CString`s and `Vec`s it owns, which the child's copy of memory still holds.
-pub(crate) struct Plan {
-    /// NULL-terminated argv.
-    pub argv: Vec<*const c_char>,
-    /// NULL-terminated envp.
-    pub envp: Vec<*const c_char>,
+/// What a sandbox is made of, in owned, sendable form: built by the orchestrator, turned into
+/// a [`Plan`] by whoever clones (the orchestrator itself, or the launcher after receiving it
+/// over its socket).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Spec {
+    /// `CLONE_NEW*` flags.
+    pub flags: u64,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
     /// Paths to try with execve, in order (a PATH search prepared beforehand).
     pub exec_paths: Vec<CString>,
     pub cwd: Option<CString>,
@@ -151,10 +153,31 @@ pub(crate) struct Plan {
     pub uid_map: Option<Vec<u8>>,
     pub gid_map: Option<Vec<u8>>,
     /// Mount flags for `/` (MS_REC | MS_SLAVE or MS_PRIVATE); `None` without a mount namespace.
-    pub root_propagation: Option<libc::c_ulong>,
+    pub root_propagation: Option<u64>,
     pub mount_proc: bool,
     pub net: bool,
     pub pidns: bool,
+    /// nstype of each namespace to join, in order.
+    pub join_types: Vec<i32>,
+    /// Target fd numbers of the command's fds (stdio first, then passed fds).
+    pub targets: Vec<RawFd>,
+    pub wait_for_go: bool,
+    pub die_with_parent: bool,
+    pub wait_all: bool,
+    pub no_new_privs: bool,
+    pub timeout_ms: Option<u64>,
+    pub grace_ms: u64,
+}
+
+/// Everything the child needs, built before the clone from a [`Spec`] and the fds that go
+/// with it. Pointers in it point into the `CString`s the spec owns, which the child's copy of
+/// memory still holds.
+pub(crate) struct Plan {
+    pub spec: Spec,
+    /// NULL-terminated argv.
+    pub argv: Vec<*const c_char>,
+    /// NULL-terminated envp.
+    pub envp: Vec<*const c_char>,
     /// (fd, nstype) of namespaces to join; the fds are in `own_fds` after the shuffle.
     pub joins: Vec<(RawFd, libc::c_int)>,
     /// Fds the init keeps for itself, moved to `high_base..` (close-on-exec): report,
@@ -166,15 +189,66 @@ pub(crate) struct Plan {
     pub high_base: RawFd,
     /// Ranges `[lo, hi]` to close after the shuffle: everything but targets and own fds.
     pub close_ranges: Vec<(libc::c_uint, libc::c_uint)>,
-    pub wait_for_go: bool,
-    pub die_with_parent: bool,
-    pub wait_all: bool,
-    pub no_new_privs: bool,
-    pub timeout_ms: Option<u64>,
-    pub grace_ms: u64,
-    // Owners of the pointed-to strings; never read in the child.
-    pub _argv_owned: Vec<CString>,
-    pub _envp_owned: Vec<CString>,
+}
+
+impl Plan {
+    /// Lay out a plan. `fds` are, in order: the report pipe's write end, the control pipe's
+    /// read end, one fd per namespace to join, one source per target. `None` when the count
+    /// does not match the spec.
+    pub(crate) fn new(spec: Spec, fds: &[RawFd]) -> Option<Plan> {
+        let own_count = 2 + spec.join_types.len();
+        if fds.len() != own_count + spec.targets.len() {
+            return None;
+        }
+        let own_fds = fds[..own_count].to_vec();
+        let joins = own_fds[2..]
+            .iter()
+            .copied()
+            .zip(spec.join_types.iter().copied())
+            .collect();
+        let moves: Vec<(RawFd, RawFd)> = fds[own_count..]
+            .iter()
+            .copied()
+            .zip(spec.targets.iter().copied())
+            .collect();
+        let max_fd = fds
+            .iter()
+            .chain(spec.targets.iter())
+            .copied()
+            .max()
+            .unwrap_or(2);
+        let high_base = max_fd.max(2) + 1;
+        // Keep the targets and the own block; close everything else.
+        let mut keep: Vec<u32> = spec.targets.iter().map(|t| *t as u32).collect();
+        keep.extend((0..own_fds.len() as u32).map(|i| high_base as u32 + i));
+        keep.sort_unstable();
+        keep.dedup();
+        let mut close_ranges = Vec::new();
+        let mut lo = 0u32;
+        for k in keep {
+            if k > lo {
+                close_ranges.push((lo, k - 1));
+            }
+            lo = k + 1;
+        }
+        close_ranges.push((lo, u32::MAX));
+        let ptrs = |v: &[CString]| -> Vec<*const c_char> {
+            v.iter()
+                .map(|c| c.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        Some(Plan {
+            argv: ptrs(&spec.argv),
+            envp: ptrs(&spec.envp),
+            spec,
+            joins,
+            own_fds,
+            moves,
+            high_base,
+            close_ranges,
+        })
+    }
 }
 
 // --- raw helpers (async-signal-safe) ---
@@ -348,7 +422,7 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         exit(126);
     }
     let control = plan.high_base + 1;
-    if plan.wait_for_go {
+    if plan.spec.wait_for_go {
         let mut b = [0u8; 2];
         loop {
             // SAFETY: `b` is valid for 2 bytes.
@@ -363,7 +437,7 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             break;
         }
     }
-    if let (Some(uid), Some(gid)) = (&plan.uid_map, &plan.gid_map) {
+    if let (Some(uid), Some(gid)) = (&plan.spec.uid_map, &plan.spec.gid_map) {
         match write_file(c"/proc/self/setgroups", b"deny") {
             Ok(()) | Err(libc::ENOENT) => {}
             Err(e) => fail(report, Step::Setgroups, e, 0),
@@ -384,7 +458,8 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         // SAFETY: closing our own fd.
         unsafe { libc::close(fd) };
     }
-    if let Some(flags) = plan.root_propagation {
+    if let Some(flags) = plan.spec.root_propagation {
+        let flags = flags as libc::c_ulong;
         // SAFETY: mount with NUL-terminated strings and null data.
         if unsafe {
             libc::mount(
@@ -398,7 +473,7 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         {
             fail(report, Step::MakeRoot, errno(), 0);
         }
-        if plan.mount_proc {
+        if plan.spec.mount_proc {
             let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
             // SAFETY: as above.
             if unsafe {
@@ -415,24 +490,24 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             }
         }
     }
-    if let Some(h) = &plan.hostname {
+    if let Some(h) = &plan.spec.hostname {
         // SAFETY: pointer and length describe `h`.
         if unsafe { libc::sethostname(h.as_ptr().cast(), h.len()) } < 0 {
             fail(report, Step::Sethostname, errno(), 0);
         }
     }
-    if let Some(d) = &plan.domainname {
+    if let Some(d) = &plan.spec.domainname {
         // SAFETY: pointer and length describe `d`.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } < 0 {
             fail(report, Step::Setdomainname, errno(), 0);
         }
     }
-    if plan.net
+    if plan.spec.net
         && let Err(e) = loopback_up()
     {
         fail(report, Step::Loopback, e, 0);
     }
-    if !plan.pidns {
+    if !plan.spec.pidns {
         // Without a pid namespace, orphans of the command must come to us.
         // SAFETY: plain prctl.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) } < 0 {
@@ -521,20 +596,20 @@ fn exec_command(plan: &Plan, err_fd: RawFd) -> ! {
         );
         exit(127)
     };
-    if let Some(cwd) = &plan.cwd {
+    if let Some(cwd) = &plan.spec.cwd {
         // SAFETY: NUL-terminated path.
         if unsafe { libc::chdir(cwd.as_ptr()) } < 0 {
             report_err(Step::Chdir, errno());
         }
     }
-    if plan.no_new_privs {
+    if plan.spec.no_new_privs {
         // SAFETY: plain prctl.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) } < 0 {
             report_err(Step::NoNewPrivs, errno());
         }
     }
     let mut best = libc::ENOENT;
-    for path in &plan.exec_paths {
+    for path in &plan.spec.exec_paths {
         // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings the plan
         // owns; execve only returns on failure.
         unsafe { libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
@@ -579,7 +654,7 @@ fn loopback_up() -> Result<(), i32> {
 /// process of the namespace; without a pid namespace, walk our children (orphans come to us as
 /// subreaper) until none is left alive.
 fn kill_all(plan: &Plan, cmd: libc::pid_t, cmd_alive: bool) {
-    if plan.pidns {
+    if plan.spec.pidns {
         // SAFETY: plain kill.
         unsafe { libc::kill(-1, libc::SIGKILL) };
         return;
@@ -670,7 +745,7 @@ fn supervise(
     let mut reported = false;
     let mut watching_control = true;
     let mut timed_out = false;
-    let mut term_deadline = plan.timeout_ms.map(|t| start.saturating_add(t));
+    let mut term_deadline = plan.spec.timeout_ms.map(|t| start.saturating_add(t));
     let mut kill_deadline: Option<u64> = None;
     let mut killing = false;
     loop {
@@ -678,9 +753,9 @@ fn supervise(
         if let (Some(raw), false) = (status, reported) {
             send(report, Msg::Exited { raw, timed_out });
             reported = true;
-            if !plan.wait_all || killing {
+            if !plan.spec.wait_all || killing {
                 kill_all(plan, cmd, false);
-                if plan.pidns {
+                if plan.spec.pidns {
                     // The kernel kills and reaps the rest when pid 1 exits.
                     exit(0);
                 }
@@ -709,7 +784,7 @@ fn supervise(
                 // SAFETY: plain kill of our child.
                 unsafe { libc::kill(cmd, libc::SIGTERM) };
             }
-            kill_deadline = Some(now.saturating_add(plan.grace_ms));
+            kill_deadline = Some(now.saturating_add(plan.spec.grace_ms));
         }
         if let Some(d) = kill_deadline
             && now >= d
@@ -761,7 +836,7 @@ fn supervise(
             } else if n == 0 || (n < 0 && errno() != libc::EINTR && errno() != libc::EAGAIN) {
                 // Every write end is closed: the parent process is gone (or dropped us).
                 watching_control = false;
-                if plan.die_with_parent {
+                if plan.spec.die_with_parent {
                     killing = true;
                     kill_all(plan, cmd, status.is_none());
                 }

@@ -390,7 +390,13 @@ pub(crate) unsafe fn clone_pidfd(flags: u64) -> io::Result<Cloned> {
         let args = CloneArgs {
             flags: flags | libc::CLONE_PIDFD as u64,
             pidfd: &mut pidfd as *mut libc::c_int as u64,
-            exit_signal: libc::SIGCHLD as u64,
+            // With CLONE_PARENT the child inherits the caller's exit signal; clone3 insists
+            // that exit_signal be 0 then.
+            exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 {
+                0
+            } else {
+                libc::SIGCHLD as u64
+            },
             ..Default::default()
         };
         // SAFETY: `args` is a valid clone_args of the size passed; without CLONE_VM the child
@@ -454,5 +460,27 @@ pub(crate) fn block_all_signals() -> libc::sigset_t {
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         old
+    }
+}
+
+/// Borrow a raw fd the caller knows to be open for the duration of the borrow.
+pub(crate) fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
+    // SAFETY: callers pass fds they hold open (owned elsewhere) for the borrow's use.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Take ownership of a raw fd just returned by the kernel (dup, SCM_RIGHTS).
+pub(crate) fn own_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass a new fd that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Set `sig` to SIG_IGN.
+pub(crate) fn ignore_signal(sig: i32) {
+    // SAFETY: an all-zero sigaction with SIG_IGN is valid.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = libc::SIG_IGN;
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
     }
 }
