@@ -536,6 +536,13 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
     if unsafe { libc::pipe2(exec_pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
         fail(report, Step::ExecPipe, errno(), 0);
     }
+    // From here on untrusted code runs beside us. The init holds a copy of its creator's
+    // memory (the orchestrator's, after a direct clone): make it non-dumpable, so that nothing
+    // in the sandbox can ptrace it or read /proc/1/mem (that needs CAP_SYS_PTRACE in the user
+    // namespace the memory came from, the host's). The command becomes dumpable again at exec.
+    // Done after the setup hook, which may need /proc/PID of the init.
+    // SAFETY: plain prctl.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) };
     let start = now_ms();
     let cmd = raw_fork();
     if cmd < 0 {
