@@ -1,0 +1,122 @@
+//! Dropping kills: a dropped `Child` takes its whole sandbox with it (also when dropped on a
+//! thread without a runtime), a dropped `spawn()` future (cancelled half-way, in a setup hook
+//! that never completes) leaves no process and no zombie, and `kill_on_drop(false)` lets the
+//! sandbox run to its end.
+
+mod common_sandbox;
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common_sandbox::*;
+use nsbox::{Sandbox, SetupContext, SetupHook, Stdio};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dropping_a_child_kills_its_whole_sandbox() {
+    for (shape, ns) in both_shapes() {
+        let m = marker();
+        let mut sb = Sandbox::new("sh");
+        // The command and a child of it both carry the marker.
+        sb.args(["-c", &format!("sleep 1000 {m} & sleep 1000 {m}")])
+            .namespaces(ns)
+            .stdout(Stdio::piped());
+        let mut child = sb.spawn().await.expect("spawn");
+        let mut out = child.stdout.take().unwrap();
+        let found = wait_for_marker(&m, shape).await;
+        assert!(!found.is_empty());
+        drop(child);
+        assert_no_marker_left(&m, shape).await;
+        // Its stdout sees EOF: every writer is gone.
+        assert_eq!(read_to_end(&mut out, shape).await, "");
+    }
+    assert_no_zombie_children("after the drops").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dropping_a_child_on_a_thread_without_a_runtime_kills_and_reaps() {
+    for (shape, ns) in both_shapes() {
+        let m = marker();
+        let mut sb = Sandbox::new("sleep");
+        sb.args(["1000", &m]).namespaces(ns);
+        let child = sb.spawn().await.expect("spawn");
+        wait_for_marker(&m, shape).await;
+        std::thread::spawn(move || drop(child))
+            .join()
+            .expect("drop thread");
+        assert_no_marker_left(&m, shape).await;
+    }
+    assert_no_zombie_children("after the drops").await;
+}
+
+/// A hook that records the init's pid and then never completes.
+struct Forever(Arc<AtomicU32>);
+
+#[async_trait::async_trait]
+impl SetupHook for Forever {
+    async fn setup(&self, ctx: &SetupContext<'_>) -> io::Result<()> {
+        self.0.store(ctx.pid, Ordering::SeqCst);
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dropping_the_spawn_future_half_way_leaves_nothing() {
+    for (shape, ns) in both_shapes() {
+        let m = marker();
+        let pid = Arc::new(AtomicU32::new(0));
+        let mut sb = Sandbox::new("sleep");
+        sb.args(["1000", &m])
+            .namespaces(ns)
+            .setup_hook(Arc::new(Forever(pid.clone())));
+        let r = tokio::time::timeout(Duration::from_millis(200), sb.spawn()).await;
+        assert!(
+            r.is_err(),
+            "{shape}: spawn finished with a hook that never does"
+        );
+        let pid = pid.load(Ordering::SeqCst);
+        assert_ne!(pid, 0, "{shape}: the hook never ran");
+        // The init must be gone and reaped: no /proc entry left (a zombie would keep one).
+        let proc_dir = format!("/proc/{pid}");
+        let end = std::time::Instant::now() + DEADLINE;
+        while std::path::Path::new(&proc_dir).exists() {
+            assert!(
+                std::time::Instant::now() < end,
+                "{shape}: the init {pid} is still there: {:?}",
+                std::fs::read_to_string(format!("{proc_dir}/stat"))
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(pids_with_marker(&m).is_empty(), "{shape}: the command ran");
+    }
+    assert_no_zombie_children("after the cancelled spawns").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_kill_on_drop_the_sandbox_runs_to_its_end() {
+    for (shape, ns) in both_shapes() {
+        let scratch = Scratch::new("no-kill-on-drop");
+        let done = scratch.path().join("done");
+        let mut sb = Sandbox::new("sh");
+        sb.args([
+            "-c",
+            &format!("echo ready; sleep 0.3; echo finished > {}", done.display()),
+        ])
+        .namespaces(ns)
+        .stdout(Stdio::piped())
+        .kill_on_drop(false);
+        let mut child = sb.spawn().await.expect("spawn");
+        let mut out = child.stdout.take().unwrap();
+        read_until(&mut out, "ready\n", shape).await;
+        drop(child);
+        // It finishes its work after the drop.
+        let end = std::time::Instant::now() + DEADLINE;
+        while std::fs::read_to_string(&done).unwrap_or_default() != "finished\n" {
+            assert!(std::time::Instant::now() < end, "{shape}: never finished");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(read_to_end(&mut out, shape).await, "");
+    }
+    assert_no_zombie_children("after the sandboxes ended").await;
+}
