@@ -1,0 +1,1024 @@
+//! Spawn benchmark (issue 4): nsbox against the kernel floor, `tokio::process`, unshare(1) and
+//! bubblewrap.
+//!
+//! ```text
+//! cargo bench --bench spawn              # the full run (a few minutes; about 5 GiB of RAM)
+//! cargo bench --bench spawn -- --smoke   # every code path, few iterations, 16 MiB only
+//! cargo bench --bench spawn -- --no-rss  # skip the 1 GiB / 4 GiB section
+//! ```
+//!
+//! What it measures, for `/bin/true`:
+//!
+//! - spawn-to-exit latency (median, p90, run count), every variant interleaved in rounds so
+//!   that a change of machine load hits them all alike;
+//! - throughput (spawns/s) at concurrency 1, 8 and 64 (threads for the floor, tokio tasks on a
+//!   multi-threaded runtime for the rest);
+//! - the latency of nsbox with user+pid+mount+uts+ipc at a bench RSS of ~16 MiB, 1 GiB and
+//!   4 GiB, with a direct clone and (when nsbox has one) through the launcher;
+//! - the Pss of the init of one idle sandbox (`sleep 100`).
+//!
+//! The floor is the same sandbox with the least work, straight against libc: clone(2) with the
+//! same `CLONE_NEW*` flags; in the child, what nsbox's init does for those flags (id maps, `/`
+//! recursively slave, a fresh `/proc`, `lo` up), then fork, execve, waitpid, `_exit`.
+//!
+//! Every comparison is a ratio of figures from the same run; the targets of issue 4 are printed
+//! with "met" or "NOT met". Nothing here asserts on timing: a slow machine gives slow figures,
+//! never a failure. Run it on a quiet machine (the load average is printed).
+
+use std::ffi::{CString, c_char};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Instant;
+
+use nsbox::{Namespaces, Sandbox};
+
+// ---------------------------------------------------------------------------------------------
+// The launcher switch: the only place that knows whether nsbox has a launcher (issue 4 item 3).
+
+/// Start nsbox's launcher (fork server) if nsbox has one; true if it runs. Called first thing
+/// in `main`, before any thread exists and while the process is small.
+fn start_launcher() -> io::Result<bool> {
+    nsbox::launcher::start()?;
+    Ok(true)
+}
+
+/// Whether this sandbox goes through the launcher (`false` forces the direct clone).
+fn set_launcher(sb: &mut Sandbox, on: bool) {
+    sb.use_launcher(on);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options.
+
+#[derive(Clone, Copy)]
+struct Opts {
+    smoke: bool,
+    rss: bool,
+}
+
+impl Opts {
+    fn parse() -> Opts {
+        let mut o = Opts {
+            smoke: false,
+            rss: true,
+        };
+        for a in std::env::args().skip(1) {
+            match a.as_str() {
+                "--smoke" => o.smoke = true,
+                "--no-rss" => o.rss = false,
+                // cargo bench passes --bench; libtest filters do not apply here.
+                "--bench" => {}
+                "-h" | "--help" => {
+                    println!(
+                        "usage: spawn [--smoke] [--no-rss]\n  --smoke   few iterations, \
+                         16 MiB RSS only: checks that every path runs\n  --no-rss  skip the \
+                         1 GiB and 4 GiB latency section"
+                    );
+                    std::process::exit(0);
+                }
+                other => eprintln!("spawn bench: ignoring argument {other:?}"),
+            }
+        }
+        o
+    }
+    /// Latency: rounds, runs per variant per round, warm-up runs.
+    fn latency_plan(self) -> (usize, usize, usize) {
+        if self.smoke { (2, 3, 1) } else { (12, 50, 10) }
+    }
+    /// Throughput: spawns per cell, repetitions (the median is reported).
+    fn throughput_plan(self) -> (usize, usize) {
+        if self.smoke { (64, 1) } else { (256, 3) }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flag sets.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flags {
+    /// No namespace.
+    None,
+    /// user pid mount uts ipc.
+    Five,
+    /// user pid mount uts ipc net.
+    Six,
+}
+
+impl Flags {
+    const ALL: [Flags; 3] = [Flags::None, Flags::Five, Flags::Six];
+
+    fn name(self) -> &'static str {
+        match self {
+            Flags::None => "none",
+            Flags::Five => "user+pid+mnt+uts+ipc",
+            Flags::Six => "all six",
+        }
+    }
+    fn clone_flags(self) -> libc::c_int {
+        let five = libc::CLONE_NEWUSER
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWIPC;
+        match self {
+            Flags::None => 0,
+            Flags::Five => five,
+            Flags::Six => five | libc::CLONE_NEWNET,
+        }
+    }
+    fn namespaces(self) -> Namespaces {
+        let five = Namespaces::new()
+            .user(true)
+            .pid(true)
+            .mount(true)
+            .uts(true)
+            .ipc(true);
+        match self {
+            Flags::None => Namespaces::new(),
+            Flags::Five => five,
+            Flags::Six => five.net(true),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The floor: clone + the init's least work + fork/exec/wait, straight against libc.
+
+/// Everything the floor's child needs, built before any clone (the child of a multi-threaded
+/// process may only make async-signal-safe calls).
+struct FloorPlan {
+    flags: libc::c_ulong,
+    user: bool,
+    mount: bool,
+    mount_proc: bool,
+    net: bool,
+    uid_map: Vec<u8>,
+    gid_map: Vec<u8>,
+    path: CString,
+    argv: Vec<*const c_char>,
+    envp: Vec<*const c_char>,
+    _owned: Vec<CString>,
+}
+
+// SAFETY: the raw pointers point into `_owned`, which the plan owns and never changes; the plan
+// is only read.
+unsafe impl Send for FloorPlan {}
+// SAFETY: as above.
+unsafe impl Sync for FloorPlan {}
+
+impl FloorPlan {
+    fn new(flags: Flags) -> FloorPlan {
+        let f = flags.clone_flags();
+        // SAFETY: getuid and getgid have no preconditions.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let path = CString::new("/bin/true").unwrap();
+        let mut owned = vec![path.clone()];
+        // The same environment nsbox passes (the whole inherited one).
+        for (k, v) in std::env::vars_os() {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            if let Ok(c) = CString::new(kv) {
+                owned.push(c);
+            }
+        }
+        let argv = vec![owned[0].as_ptr(), std::ptr::null()];
+        let envp = owned[1..]
+            .iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        FloorPlan {
+            flags: f as libc::c_ulong,
+            user: f & libc::CLONE_NEWUSER != 0,
+            mount: f & libc::CLONE_NEWNS != 0,
+            mount_proc: f & libc::CLONE_NEWNS != 0 && f & libc::CLONE_NEWPID != 0,
+            net: f & libc::CLONE_NEWNET != 0,
+            uid_map: format!("0 {uid} 1\n").into_bytes(),
+            gid_map: format!("0 {gid} 1\n").into_bytes(),
+            path,
+            argv,
+            envp,
+            _owned: owned,
+        }
+    }
+
+    /// One sandbox: clone, wait. Err if the clone fails or the child does not exit 0.
+    fn run_once(&self) -> io::Result<()> {
+        // SAFETY: fork-style clone (no CLONE_VM, null stack); the child only runs
+        // `floor_child`, which makes raw syscalls and leaves by _exit.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                self.flags | libc::SIGCHLD as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            // SAFETY: we are the child of the clone above.
+            unsafe { floor_child(self) }
+        }
+        let st = waitpid(pid as libc::pid_t);
+        if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "floor child failed: {} (exit codes 10..15 name the step)",
+                ExitStatus::from_raw(st)
+            )))
+        }
+    }
+}
+
+fn waitpid(pid: libc::pid_t) -> libc::c_int {
+    let mut st = 0;
+    loop {
+        // SAFETY: `st` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut st, 0) };
+        if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return st;
+    }
+}
+
+/// Write `data` to the file at `path` (async-signal-safe).
+///
+/// # Safety
+///
+/// `path` must be NUL-terminated.
+unsafe fn write_file(path: &std::ffi::CStr, data: &[u8]) -> bool {
+    // SAFETY: NUL-terminated path; `data` is valid for the call; we close what we opened.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return false;
+        }
+        let n = libc::write(fd, data.as_ptr().cast(), data.len());
+        libc::close(fd);
+        n == data.len() as isize
+    }
+}
+
+/// The floor's init: the same setup nsbox's init does for these flags, then fork, exec, wait.
+/// Only raw syscalls (async-signal-safe); leaves by `_exit`.
+///
+/// # Safety
+///
+/// Only in the child of [`FloorPlan::run_once`]'s clone.
+unsafe fn floor_child(p: &FloorPlan) -> ! {
+    // SAFETY: raw syscalls on buffers the plan owns; every path ends in _exit or execve.
+    unsafe {
+        if p.user {
+            write_file(c"/proc/self/setgroups", b"deny");
+            if !write_file(c"/proc/self/uid_map", &p.uid_map) {
+                libc::_exit(10);
+            }
+            if !write_file(c"/proc/self/gid_map", &p.gid_map) {
+                libc::_exit(11);
+            }
+        }
+        if p.mount {
+            let flags = libc::MS_REC | libc::MS_SLAVE;
+            let r = libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                flags,
+                std::ptr::null(),
+            );
+            if r < 0 {
+                libc::_exit(12);
+            }
+        }
+        if p.mount_proc {
+            let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            let r = libc::mount(
+                c"proc".as_ptr(),
+                c"/proc".as_ptr(),
+                c"proc".as_ptr(),
+                flags,
+                std::ptr::null(),
+            );
+            if r < 0 {
+                libc::_exit(13);
+            }
+        }
+        if p.net {
+            let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            let mut req: libc::ifreq = std::mem::zeroed();
+            req.ifr_name[0] = b'l' as c_char;
+            req.ifr_name[1] = b'o' as c_char;
+            if s < 0 || libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req) < 0 {
+                libc::_exit(14);
+            }
+            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            if libc::ioctl(s, libc::SIOCSIFFLAGS, &req) < 0 {
+                libc::_exit(15);
+            }
+            libc::close(s);
+        }
+        let cmd = libc::syscall(
+            libc::SYS_clone,
+            libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        );
+        if cmd == 0 {
+            libc::execve(p.path.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
+            libc::_exit(127);
+        }
+        if cmd < 0 {
+            libc::_exit(16);
+        }
+        let mut st = 0;
+        while libc::waitpid(cmd as libc::pid_t, &mut st, 0) < 0 {}
+        libc::_exit(if libc::WIFEXITED(st) {
+            libc::WEXITSTATUS(st)
+        } else {
+            128
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Variants.
+
+#[derive(Clone)]
+enum Kind {
+    Floor(Arc<FloorPlan>),
+    Tokio(Vec<String>),
+    Nsbox(Flags, bool),
+}
+
+struct Variant {
+    key: String,
+    label: String,
+    flags: Option<Flags>,
+    kind: Kind,
+    skipped: Option<String>,
+    lat_us: Vec<f64>,
+    thr: [Vec<f64>; 3],
+}
+
+const CONCURRENCY: [usize; 3] = [1, 8, 64];
+
+fn check(st: ExitStatus) -> io::Result<()> {
+    if st.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("/bin/true: {st}")))
+    }
+}
+
+fn sandbox(flags: Flags, launcher: bool) -> Sandbox {
+    let mut sb = Sandbox::new("/bin/true");
+    sb.namespaces(flags.namespaces());
+    set_launcher(&mut sb, launcher);
+    sb
+}
+
+async fn tokio_once(argv: &[String]) -> io::Result<()> {
+    let st = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .status()
+        .await?;
+    check(st)
+}
+
+async fn nsbox_once(sb: &mut Sandbox) -> io::Result<()> {
+    check(sb.status().await?)
+}
+
+/// `k` sequential spawns; the latency of each, in microseconds.
+fn latency_batch(rt: &tokio::runtime::Runtime, kind: &Kind, k: usize) -> io::Result<Vec<f64>> {
+    let us = |t: Instant| t.elapsed().as_secs_f64() * 1e6;
+    match kind {
+        Kind::Floor(plan) => {
+            let mut v = Vec::with_capacity(k);
+            for _ in 0..k {
+                let t = Instant::now();
+                plan.run_once()?;
+                v.push(us(t));
+            }
+            Ok(v)
+        }
+        Kind::Tokio(argv) => {
+            let argv = argv.clone();
+            rt.block_on(rt.spawn(async move {
+                let mut v = Vec::with_capacity(k);
+                for _ in 0..k {
+                    let t = Instant::now();
+                    tokio_once(&argv).await?;
+                    v.push(us(t));
+                }
+                Ok(v)
+            }))?
+        }
+        Kind::Nsbox(flags, launcher) => {
+            let mut sb = sandbox(*flags, *launcher);
+            rt.block_on(rt.spawn(async move {
+                let mut v = Vec::with_capacity(k);
+                for _ in 0..k {
+                    let t = Instant::now();
+                    nsbox_once(&mut sb).await?;
+                    v.push(us(t));
+                }
+                Ok(v)
+            }))?
+        }
+    }
+}
+
+/// `total` spawns by `conc` concurrent workers; spawns per second.
+fn throughput(
+    rt: &tokio::runtime::Runtime,
+    kind: &Kind,
+    conc: usize,
+    total: usize,
+) -> io::Result<f64> {
+    let per = total.div_ceil(conc);
+    let t = Instant::now();
+    match kind {
+        Kind::Floor(plan) => std::thread::scope(|s| {
+            let hs: Vec<_> = (0..conc)
+                .map(|_| {
+                    s.spawn(|| {
+                        for _ in 0..per {
+                            plan.run_once()?;
+                        }
+                        io::Result::Ok(())
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join()
+                    .map_err(|_| io::Error::other("floor thread panicked"))??;
+            }
+            io::Result::Ok(())
+        })?,
+        Kind::Tokio(argv) => rt.block_on(async {
+            let hs: Vec<_> = (0..conc)
+                .map(|_| {
+                    let argv = argv.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..per {
+                            tokio_once(&argv).await?;
+                        }
+                        io::Result::Ok(())
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.await??;
+            }
+            io::Result::Ok(())
+        })?,
+        Kind::Nsbox(flags, launcher) => rt.block_on(async {
+            let hs: Vec<_> = (0..conc)
+                .map(|_| {
+                    let mut sb = sandbox(*flags, *launcher);
+                    tokio::spawn(async move {
+                        for _ in 0..per {
+                            nsbox_once(&mut sb).await?;
+                        }
+                        io::Result::Ok(())
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.await??;
+            }
+            io::Result::Ok(())
+        })?,
+    }
+    Ok((per * conc) as f64 / t.elapsed().as_secs_f64())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and machine facts.
+
+fn sorted(v: &[f64]) -> Vec<f64> {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    let s = sorted(v);
+    let n = s.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(s[n / 2]),
+        _ => Some((s[n / 2 - 1] + s[n / 2]) / 2.0),
+    }
+}
+
+fn p90(v: &[f64]) -> Option<f64> {
+    let s = sorted(v);
+    if s.is_empty() {
+        return None;
+    }
+    let i = ((s.len() as f64 * 0.9).ceil() as usize).clamp(1, s.len()) - 1;
+    Some(s[i])
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// A `Key: N kB` field of a /proc file, in KiB.
+fn proc_kib(path: &str, key: &str) -> io::Result<u64> {
+    let s = std::fs::read_to_string(path)?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("no {key} in {path}")))
+}
+
+fn rss_kib() -> u64 {
+    proc_kib("/proc/self/status", "VmRSS:").unwrap_or(0)
+}
+
+fn fmt_us(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x >= 10_000.0 => format!("{:.1} ms", x / 1000.0),
+        Some(x) => format!("{x:.0} us"),
+        None => "-".into(),
+    }
+}
+
+fn fmt_ratio(v: Option<f64>) -> String {
+    v.map_or("-".into(), |x| format!("{x:.2}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections.
+
+fn build_variants(launcher: bool) -> Vec<Variant> {
+    let mut v = Vec::new();
+    let mut add = |key: &str, label: String, flags: Option<Flags>, kind: Kind| {
+        v.push(Variant {
+            key: key.into(),
+            label,
+            flags,
+            kind,
+            skipped: None,
+            lat_us: Vec::new(),
+            thr: Default::default(),
+        })
+    };
+    for f in Flags::ALL {
+        add(
+            &format!("floor/{f:?}"),
+            format!("a. floor, {}", f.name()),
+            Some(f),
+            Kind::Floor(Arc::new(FloorPlan::new(f))),
+        );
+    }
+    add(
+        "tokio",
+        "b. tokio::process /bin/true".into(),
+        None,
+        Kind::Tokio(vec!["/bin/true".into()]),
+    );
+    let letters = [(Flags::None, "c"), (Flags::Five, "d"), (Flags::Six, "e")];
+    for (f, letter) in letters {
+        add(
+            &format!("nsbox/{f:?}/direct"),
+            format!("{letter}. nsbox, {} (direct clone)", f.name()),
+            Some(f),
+            Kind::Nsbox(f, false),
+        );
+        if launcher {
+            add(
+                &format!("nsbox/{f:?}/launcher"),
+                format!("{letter}. nsbox, {} (launcher)", f.name()),
+                Some(f),
+                Kind::Nsbox(f, true),
+            );
+        }
+    }
+    add(
+        "unshare",
+        "f. unshare -Urpf --mount-proc".into(),
+        None,
+        Kind::Tokio(
+            ["unshare", "-Urpf", "--mount-proc", "/bin/true"]
+                .map(String::from)
+                .to_vec(),
+        ),
+    );
+    add(
+        "bwrap",
+        "f. bwrap --unshare-all --dev-bind / /".into(),
+        None,
+        Kind::Tokio(
+            [
+                "bwrap",
+                "--unshare-all",
+                "--dev-bind",
+                "/",
+                "/",
+                "/bin/true",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+    );
+    v
+}
+
+/// Try each variant once; a missing tool or a failing variant is reported and skipped.
+fn probe(rt: &tokio::runtime::Runtime, vs: &mut [Variant]) {
+    for v in vs.iter_mut() {
+        if let Err(e) = latency_batch(rt, &v.kind, 1) {
+            let tool = match &v.kind {
+                Kind::Tokio(argv) if argv[0] != "/bin/true" => Some(argv[0].clone()),
+                _ => None,
+            };
+            let why = match (&tool, e.kind()) {
+                (Some(t), io::ErrorKind::NotFound) => format!("{t}: not installed, skipped"),
+                _ => format!("{}: failed ({e}), skipped", v.label),
+            };
+            println!("{why}");
+            v.skipped = Some(why);
+        }
+    }
+}
+
+fn run_latency(rt: &tokio::runtime::Runtime, vs: &mut [Variant], opts: Opts) {
+    let (rounds, per, warm) = opts.latency_plan();
+    for v in vs.iter_mut().filter(|v| v.skipped.is_none()) {
+        let _ = latency_batch(rt, &v.kind, warm);
+    }
+    for _ in 0..rounds {
+        for v in vs.iter_mut().filter(|v| v.skipped.is_none()) {
+            match latency_batch(rt, &v.kind, per) {
+                Ok(mut l) => v.lat_us.append(&mut l),
+                Err(e) => {
+                    println!("{}: failed during the run ({e}), skipped", v.label);
+                    v.skipped = Some(e.to_string());
+                }
+            }
+        }
+    }
+}
+
+fn run_throughput(rt: &tokio::runtime::Runtime, vs: &mut [Variant], opts: Opts) {
+    let (total, reps) = opts.throughput_plan();
+    for _ in 0..reps {
+        for (ci, &c) in CONCURRENCY.iter().enumerate() {
+            for v in vs.iter_mut().filter(|v| v.skipped.is_none()) {
+                match throughput(rt, &v.kind, c, total) {
+                    Ok(t) => v.thr[ci].push(t),
+                    Err(e) => {
+                        println!("{}: failed at concurrency {c} ({e}), skipped", v.label);
+                        v.skipped = Some(e.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn find<'a>(vs: &'a [Variant], key: &str) -> Option<&'a Variant> {
+    vs.iter().find(|v| v.key == key && v.skipped.is_none())
+}
+
+fn lat_median(vs: &[Variant], key: &str) -> Option<f64> {
+    find(vs, key).and_then(|v| median(&v.lat_us))
+}
+
+fn thr_median(vs: &[Variant], key: &str, ci: usize) -> Option<f64> {
+    find(vs, key).and_then(|v| median(&v.thr[ci]))
+}
+
+fn print_main_table(vs: &[Variant]) {
+    println!();
+    println!(
+        "{:<44} {:>9} {:>9} {:>5} {:>7} | {:>8} {:>8} {:>8} {:>7}",
+        "variant (/bin/true)",
+        "median",
+        "p90",
+        "runs",
+        "/floor",
+        "c=1 /s",
+        "c=8 /s",
+        "c=64 /s",
+        "c8/fl"
+    );
+    println!("{}", "-".repeat(118));
+    for v in vs {
+        if v.skipped.is_some() {
+            println!("{:<44} skipped", v.label);
+            continue;
+        }
+        let floor_key = v.flags.map(|f| format!("floor/{f:?}"));
+        let own = median(&v.lat_us);
+        let ratio = match &floor_key {
+            Some(k) if !v.key.starts_with("floor") => {
+                lat_median(vs, k).zip(own).map(|(f, o)| o / f)
+            }
+            _ => None,
+        };
+        let thr: Vec<Option<f64>> = (0..3).map(|ci| median(&v.thr[ci])).collect();
+        let c8 = match &floor_key {
+            Some(k) if !v.key.starts_with("floor") => {
+                thr[1].zip(thr_median(vs, k, 1)).map(|(o, f)| o / f)
+            }
+            _ => None,
+        };
+        let t = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.0}"));
+        println!(
+            "{:<44} {:>9} {:>9} {:>5} {:>7} | {:>8} {:>8} {:>8} {:>7}",
+            v.label,
+            fmt_us(own),
+            fmt_us(p90(&v.lat_us)),
+            v.lat_us.len(),
+            fmt_ratio(ratio),
+            t(thr[0]),
+            t(thr[1]),
+            t(thr[2]),
+            fmt_ratio(c8),
+        );
+    }
+    println!(
+        "\n/floor: median latency / the floor's with the same namespaces; c8/fl: throughput at \
+         concurrency 8 / the floor's."
+    );
+}
+
+struct RssRow {
+    target: &'static str,
+    rss_kib: u64,
+    lat: Vec<(String, Vec<f64>)>,
+    pss: Vec<(String, io::Result<(u64, u64)>)>,
+}
+
+/// The Pss and private memory (KiB) of the init of one idle sandbox (`sleep 100`, pid ns).
+fn idle_init_memory(rt: &tokio::runtime::Runtime, launcher: bool) -> io::Result<(u64, u64)> {
+    rt.block_on(async {
+        let mut sb = Sandbox::new("sleep");
+        sb.arg("100").namespaces(Flags::Five.namespaces());
+        set_launcher(&mut sb, launcher);
+        let mut child = sb.spawn().await?;
+        let path = format!("/proc/{}/smaps_rollup", child.id());
+        let pss = proc_kib(&path, "Pss:");
+        let private = proc_kib(&path, "Private_Clean:")
+            .and_then(|c| Ok(c + proc_kib(&path, "Private_Dirty:")?));
+        child.kill().await.ok();
+        Ok((pss?, private?))
+    })
+}
+
+/// Grow the process's RSS to about `target` bytes: a Vec written every 4 KiB.
+fn grow_to(hold: &mut Vec<Vec<u8>>, target: u64) {
+    let have = rss_kib() * 1024;
+    if have >= target {
+        return;
+    }
+    let n = (target - have) as usize;
+    let mut v = vec![0u8; n];
+    for i in (0..n).step_by(4096) {
+        v[i] = 1;
+    }
+    std::hint::black_box(&v);
+    hold.push(v);
+}
+
+fn run_rss(rt: &tokio::runtime::Runtime, opts: Opts, launcher: bool) -> Vec<RssRow> {
+    const MIB: u64 = 1 << 20;
+    let sizes: &[(&str, u64)] = if opts.smoke || !opts.rss {
+        &[("16 MiB", 16 * MIB)]
+    } else {
+        &[
+            ("16 MiB", 16 * MIB),
+            ("1 GiB", 1024 * MIB),
+            ("4 GiB", 4096 * MIB),
+        ]
+    };
+    let mut kinds: Vec<(String, Kind)> = vec![
+        (
+            "floor".into(),
+            Kind::Floor(Arc::new(FloorPlan::new(Flags::Five))),
+        ),
+        ("tokio".into(), Kind::Tokio(vec!["/bin/true".into()])),
+        ("d direct".into(), Kind::Nsbox(Flags::Five, false)),
+    ];
+    if launcher {
+        kinds.push(("d launcher".into(), Kind::Nsbox(Flags::Five, true)));
+    }
+    let mut hold = Vec::new();
+    let mut rows = Vec::new();
+    for &(name, bytes) in sizes {
+        grow_to(&mut hold, bytes);
+        let (rounds, per) = match (opts.smoke, bytes > 16 * MIB) {
+            (true, _) => (1, 3),
+            (false, false) => (5, 40),
+            (false, true) => (5, 8),
+        };
+        let mut lat: Vec<(String, Vec<f64>)> =
+            kinds.iter().map(|(n, _)| (n.clone(), Vec::new())).collect();
+        for (_, k) in &kinds {
+            let _ = latency_batch(rt, k, 1);
+        }
+        for _ in 0..rounds {
+            for (i, (_, k)) in kinds.iter().enumerate() {
+                match latency_batch(rt, k, per) {
+                    Ok(mut l) => lat[i].1.append(&mut l),
+                    Err(e) => println!("{name}: {}: {e}", kinds[i].0),
+                }
+            }
+        }
+        let mut pss = vec![("direct".to_string(), idle_init_memory(rt, false))];
+        if launcher {
+            pss.push(("launcher".into(), idle_init_memory(rt, true)));
+        }
+        rows.push(RssRow {
+            target: name,
+            rss_kib: rss_kib(),
+            lat,
+            pss,
+        });
+    }
+    rows
+}
+
+fn print_rss(rows: &[RssRow]) {
+    println!();
+    let Some(first) = rows.first() else { return };
+    print!("{:<8} {:>9}", "RSS", "VmRSS");
+    for (n, _) in &first.lat {
+        print!(" | {:>26}", format!("{n}: median p90 runs"));
+    }
+    println!(" | idle init Pss / private");
+    for r in rows {
+        print!("{:<8} {:>6} MiB", r.target, r.rss_kib / 1024);
+        for (_, l) in &r.lat {
+            print!(
+                " | {:>26}",
+                format!("{} {} {}", fmt_us(median(l)), fmt_us(p90(l)), l.len())
+            );
+        }
+        let pss: Vec<String> = r
+            .pss
+            .iter()
+            .map(|(n, m)| match m {
+                Ok((p, pr)) => format!("{n} {p} / {pr} KiB"),
+                Err(e) => format!("{n} failed: {e}"),
+            })
+            .collect();
+        println!(" | {}", pss.join(", "));
+    }
+}
+
+fn target_line(name: &str, value: Option<f64>, limit: f64, le: bool, what: String) {
+    let verdict = match value {
+        None => "not measured".to_string(),
+        Some(v) if (le && v <= limit) || (!le && v >= limit) => "met".into(),
+        Some(_) => "NOT met".into(),
+    };
+    let op = if le { "<=" } else { ">=" };
+    println!(
+        "  {name:<46} {:>7} {op} {limit:<5} {verdict:<12} {what}",
+        fmt_ratio(value)
+    );
+}
+
+fn print_targets(vs: &[Variant], rows: &[RssRow], launcher: bool) {
+    println!("\nissue 4 targets (ratios from this run):");
+    let modes: &[&str] = if launcher {
+        &["direct", "launcher"]
+    } else {
+        &["direct"]
+    };
+    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+    for mode in modes {
+        let d = lat_median(vs, &format!("nsbox/Five/{mode}"));
+        let e = lat_median(vs, &format!("nsbox/Six/{mode}"));
+        let f5 = lat_median(vs, "floor/Five");
+        let f6 = lat_median(vs, "floor/Six");
+        let bw = lat_median(vs, "bwrap");
+        println!(" nsbox {mode}:");
+        target_line(
+            "d / floor(same flags), median latency",
+            ratio(d, f5),
+            1.25,
+            true,
+            format!("{} vs {}", fmt_us(d), fmt_us(f5)),
+        );
+        target_line(
+            "e / floor(same flags), median latency",
+            ratio(e, f6),
+            1.25,
+            true,
+            format!("{} vs {}", fmt_us(e), fmt_us(f6)),
+        );
+        target_line(
+            "d / bwrap, median latency",
+            ratio(d, bw),
+            0.5,
+            true,
+            format!("{} vs {}", fmt_us(d), fmt_us(bw)),
+        );
+        for (letter, f) in [("d", "Five"), ("e", "Six")] {
+            let t = thr_median(vs, &format!("nsbox/{f}/{mode}"), 1);
+            let fl = thr_median(vs, &format!("floor/{f}"), 1);
+            target_line(
+                &format!("{letter} / floor, throughput at concurrency 8"),
+                ratio(t, fl),
+                0.8,
+                false,
+                format!(
+                    "{} vs {} spawns/s",
+                    t.map_or("-".into(), |x| format!("{x:.0}")),
+                    fl.map_or("-".into(), |x| format!("{x:.0}"))
+                ),
+            );
+        }
+        let col = format!("d {mode}");
+        let at = |name: &str| {
+            rows.iter()
+                .find(|r| r.target == name)
+                .and_then(|r| r.lat.iter().find(|(n, _)| *n == col))
+                .and_then(|(_, l)| median(l))
+        };
+        let (small, big) = (at("16 MiB"), at("4 GiB"));
+        target_line(
+            "d latency at 4 GiB RSS / at 16 MiB",
+            ratio(big, small),
+            1.2,
+            true,
+            format!("{} vs {}", fmt_us(big), fmt_us(small)),
+        );
+        let pss = rows
+            .first()
+            .and_then(|r| r.pss.iter().find(|(n, _)| n == mode))
+            .and_then(|(_, m)| m.as_ref().ok())
+            .map(|(p, _)| *p as f64 / 1024.0);
+        target_line(
+            "idle init Pss (MiB, at 16 MiB RSS)",
+            pss,
+            1.0,
+            true,
+            pss.map_or(String::new(), |p| format!("{:.0} KiB", p * 1024.0)),
+        );
+    }
+}
+
+fn main() -> io::Result<()> {
+    // First thing: the launcher must fork while the process is small and single-threaded.
+    let launcher = match start_launcher() {
+        Ok(on) => on,
+        Err(e) => {
+            println!("launcher: failed to start ({e}); measuring the direct clone only");
+            false
+        }
+    };
+    let opts = Opts::parse();
+    let started = Instant::now();
+    let load_before = loadavg();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    println!(
+        "nsbox spawn bench{}: uid {uid}, {} cpus, load average {load_before}, launcher: {}, \
+         VmRSS {} MiB",
+        if opts.smoke { " (smoke)" } else { "" },
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if launcher { "running" } else { "not available" },
+        rss_kib() / 1024
+    );
+
+    let mut vs = build_variants(launcher);
+    probe(&rt, &mut vs);
+    run_latency(&rt, &mut vs, opts);
+    run_throughput(&rt, &mut vs, opts);
+    print_main_table(&vs);
+    let rows = run_rss(&rt, opts, launcher);
+    print_rss(&rows);
+    print_targets(&vs, &rows, launcher);
+    println!(
+        "\nload average {load_before} before, {} after; {:.0} s",
+        loadavg(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
