@@ -17,16 +17,24 @@ as_unpriv() {
 
 # Sum the results in a test log: prints "PASSED FAILED SKIPPED".
 # Reads libtest's lines (`test result: ok. 3 passed; 0 failed; 1 ignored; ...`; ignored counts as
-# skipped) and, for harness = false targets, plain `N passed, N failed[, N skipped]` lines
-# (optionally after one word and a colon).
+# skipped). A `test result:` line without a passed count (a harness = false target imitating
+# libtest) is replaced by its own `test NAME ... ok|FAILED|ignored` lines, as are such lines
+# after the last result line (a crash). Plain `N passed, N failed[, N skipped]` lines
+# (optionally after one word and a colon) are added as they are.
 count_results() {
     awk '
+        /^test .* \.\.\. ok$/      { lp++ }
+        /^test .* \.\.\. FAILED$/  { lf++ }
+        /^test .* \.\.\. ignored/  { ls++ }
         /^test result: / {
+            got = 0
             for (i = 2; i <= NF; i++) {
-                if ($i ~ /^passed;?$/)  p += $(i - 1)
-                if ($i ~ /^failed;?$/)  f += $(i - 1)
+                if ($i ~ /^passed;?$/)  { p += $(i - 1); got = 1 }
+                if ($i ~ /^failed;?$/)  fr = $(i - 1)
                 if ($i ~ /^ignored;?$/) s += $(i - 1)
             }
+            if (got) { f += fr } else { p += lp; f += (lf > fr ? lf : fr); s += ls }
+            lp = lf = ls = fr = 0
             next
         }
         /^([A-Za-z_-]+: )?[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$/ {
@@ -36,11 +44,11 @@ count_results() {
             p += w[1]; f += w[3]
             if (n >= 6) s += w[5]
         }
-        END { printf "%d %d %d\n", p, f, s }
+        END { printf "%d %d %d\n", p + lp, f + lf, s + ls }
     ' "$@"
 }
 
 # Whether a log holds any result line that count_results understands.
 has_results() {
-    grep -Eq '^test result: |^([A-Za-z_-]+: )?[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$1"
+    grep -Eq '^test result: |^test .* \.\.\. (ok|FAILED|ignored)|^([A-Za-z_-]+: )?[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$1"
 }
