@@ -1,0 +1,91 @@
+//! 1,000 sandboxes, spawned and waited, dropped while running, collected with output, or
+//! failing to spawn: afterwards the orchestrator has exactly the fds it had before, no zombie
+//! child, and no process of theirs is left. (Alone in its test binary, so that no other test
+//! opens fds or starts children meanwhile.)
+
+mod common_sandbox;
+
+use std::time::{Duration, Instant};
+
+use common_sandbox::*;
+use futures::StreamExt;
+use nsbox::{Sandbox, Stdio};
+
+async fn one(i: usize, m: &str) {
+    let ns = if i % 2 == 0 {
+        with_pidns()
+    } else {
+        without_pidns()
+    };
+    match i % 4 {
+        0 => {
+            let mut sb = Sandbox::new("sh");
+            sb.args(["-c", &format!("exit {}", i % 256)]).namespaces(ns);
+            let st = sb.spawn().await.expect("spawn").wait().await.expect("wait");
+            assert_eq!(st.code(), Some((i % 256) as i32));
+        }
+        1 => {
+            let mut sb = Sandbox::new("sleep");
+            sb.args(["1000", m]).namespaces(ns).stdout(Stdio::piped());
+            let child = sb.spawn().await.expect("spawn");
+            drop(child);
+        }
+        2 => {
+            let mut sb = Sandbox::new("sh");
+            sb.args(["-c", "echo out; echo err >&2"]).namespaces(ns);
+            let out = sb.output().await.expect("output");
+            assert_eq!(out.stdout, b"out\n");
+            assert_eq!(out.stderr, b"err\n");
+        }
+        _ => {
+            let mut sb = Sandbox::new("/no/such/program");
+            sb.namespaces(ns)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped());
+            sb.spawn().await.expect_err("spawned a missing program");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_sandboxes_leave_no_fd_no_zombie_and_no_process() {
+    let m = marker();
+    // Warm up: whatever the runtime opens once (signal driver, ...) is opened now.
+    for i in 0..8 {
+        one(i, &m).await;
+    }
+    assert_no_marker_left(&m, "warm-up").await;
+    assert_no_zombie_children("warm-up").await;
+    let before = fd_list();
+
+    deadline(
+        "1000 sandboxes",
+        futures::stream::iter(0..1000)
+            .map(|i| {
+                let m = m.clone();
+                tokio::spawn(async move { one(i, &m).await })
+            })
+            .buffer_unordered(32)
+            .for_each(|r| async move { r.expect("task") }),
+    )
+    .await;
+
+    assert_no_marker_left(&m, "after 1000 sandboxes").await;
+    assert_no_zombie_children("after 1000 sandboxes").await;
+    // Dropped sandboxes are reaped in the background: give that a deadline, not a delay.
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let now = fd_list();
+        if now.len() == before.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "fd leak: {} fds before, {} after\nbefore: {before:?}\nafter: {now:?}",
+            before.len(),
+            now.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fd_count(), before.len());
+}
