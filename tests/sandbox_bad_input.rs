@@ -6,16 +6,15 @@ mod common_sandbox;
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common_sandbox::*;
 use nsbox::{Namespace, Namespaces, Sandbox};
 
 /// One test at a time, so that "no child of the test process" is exact.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 /// Every child of this process (any state): (pid, state, cmdline).
@@ -94,7 +93,7 @@ fn errno(e: &io::Error) -> Option<i32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_missing_program_is_an_exec_error_naming_it() {
-    let _g = serial();
+    let _g = serial().await;
     for (shape, ns) in both_shapes() {
         let mut sb = Sandbox::new("/no/such/file");
         sb.namespaces(ns.clone());
@@ -123,7 +122,7 @@ async fn a_missing_program_is_an_exec_error_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_file_that_is_not_executable_is_refused() {
-    let _g = serial();
+    let _g = serial().await;
     let scratch = Scratch::new("noexec");
     let path = scratch.path().join("script");
     std::fs::write(&path, "#!/bin/sh\necho hi\n").unwrap();
@@ -145,7 +144,7 @@ async fn a_file_that_is_not_executable_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hostname_over_64_bytes_is_refused() {
-    let _g = serial();
+    let _g = serial().await;
     let mut sb = Sandbox::new("true");
     sb.namespaces(all().hostname("h".repeat(65)));
     bad(
@@ -166,7 +165,7 @@ async fn a_hostname_over_64_bytes_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hostname_with_a_nul_byte_is_refused() {
-    let _g = serial();
+    let _g = serial().await;
     let mut sb = Sandbox::new("true");
     sb.namespaces(all().hostname("a\0b"));
     bad(
@@ -189,7 +188,7 @@ async fn a_hostname_with_a_nul_byte_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn joining_a_file_that_is_not_a_namespace_is_refused() {
-    let _g = serial();
+    let _g = serial().await;
     let mut sb = Sandbox::new("true");
     sb.namespaces(Namespaces::new().join_path(Some(Namespace::Net), "/etc/passwd"));
     bad("join /etc/passwd", sb, None, &["/etc/passwd"]).await;
@@ -213,7 +212,7 @@ const AS_NOBODY: &str = "NSBOX_TEST_BAD_INPUT_AS_NOBODY";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_namespace_the_caller_may_not_create_fails_with_eperm_and_a_hint() {
-    let _g = serial();
+    let _g = serial().await;
     if is_root() {
         let name = "a_namespace_the_caller_may_not_create_fails_with_eperm_and_a_hint";
         let exe = std::env::current_exe().unwrap();
@@ -263,7 +262,7 @@ async fn a_namespace_the_caller_may_not_create_fails_with_eperm_and_a_hint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_nul_byte_in_an_argument_or_the_environment_is_refused() {
-    let _g = serial();
+    let _g = serial().await;
     let mut sb = Sandbox::new("echo");
     sb.arg("a\0b").namespaces(all());
     bad(
@@ -304,7 +303,7 @@ async fn a_nul_byte_in_an_argument_or_the_environment_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_empty_program_is_refused() {
-    let _g = serial();
+    let _g = serial().await;
     let mut sb = Sandbox::new("");
     sb.namespaces(all());
     bad(
@@ -318,7 +317,7 @@ async fn an_empty_program_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_missing_current_dir_is_a_chdir_error_naming_it() {
-    let _g = serial();
+    let _g = serial().await;
     for (shape, ns) in both_shapes() {
         let mut sb = Sandbox::new("true");
         sb.current_dir("/no/such/dir").namespaces(ns);
@@ -335,7 +334,7 @@ async fn a_missing_current_dir_is_a_chdir_error_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_program_name_without_path_and_no_path_variable_is_refused() {
-    let _g = serial();
+    let _g = serial().await;
     let mut sb = Sandbox::new("true");
     sb.env_clear().namespaces(all());
     bad("no PATH", sb, None, &["PATH"]).await;
@@ -343,7 +342,7 @@ async fn a_program_name_without_path_and_no_path_variable_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_passed_fd_on_a_standard_stream_number_is_refused() {
-    let _g = serial();
+    let _g = serial().await;
     let f = std::fs::File::open("/dev/null").unwrap();
     let mut sb = Sandbox::new("true");
     sb.pass_fd(1, f).namespaces(all());

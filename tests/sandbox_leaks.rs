@@ -12,7 +12,7 @@ use futures::StreamExt;
 use nsbox::{Sandbox, Stdio};
 
 async fn one(i: usize, m: &str) {
-    let ns = if i % 2 == 0 {
+    let ns = if i.is_multiple_of(2) {
         with_pidns()
     } else {
         without_pidns()
