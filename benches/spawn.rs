@@ -782,7 +782,14 @@ fn idle_init_memory(rt: &tokio::runtime::Runtime, launcher: bool) -> io::Result<
         let private = proc_kib(&path, "Private_Clean:")
             .and_then(|c| Ok(c + proc_kib(&path, "Private_Dirty:")?));
         child.kill().await.ok();
-        Ok((pss?, private?))
+        let explain = |e: io::Error| match e.kind() {
+            // The init makes itself non-dumpable: only CAP_SYS_PTRACE reads its smaps.
+            io::ErrorKind::PermissionDenied => {
+                io::Error::other("smaps_rollup unreadable (the init is non-dumpable): run as root")
+            }
+            _ => e,
+        };
+        Ok((pss.map_err(explain)?, private.map_err(explain)?))
     })
 }
 
