@@ -55,3 +55,8 @@ pub use signals::{FORWARDED, is_forwarded};
 pub use status::exit_as_status;
 pub use supervisor::{ExitPolicy, Supervisor};
 pub use sys::Rusage;
+
+/// The README's code blocks, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
