@@ -316,6 +316,21 @@ fn join_net_accepts_a_bind_mounted_namespace_file() {
         c
     });
     assert_eq!(made.status.code(), Some(0), "unshare --net={f}: {made:?}");
+    // Unmount even if an assertion below fails, so the scratch dir can be removed.
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let mut c = Command::new("umount");
+            c.arg(&self.0);
+            let out = run(c);
+            assert!(
+                std::thread::panicking() || out.status.success(),
+                "umount {}: {out:?}",
+                self.0
+            );
+        }
+    }
+    let unmount = Unmount(f.clone());
     // The bind mount shows the namespace's own inode: net:[INODE] is its readlink name.
     let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).unwrap());
     let want = format!("net:[{ino}]");
@@ -324,12 +339,7 @@ fn join_net_accepts_a_bind_mounted_namespace_file() {
         &m,
         &["--join", &join, "--", "readlink", "/proc/self/ns/net"],
     ));
-    let umount = run({
-        let mut c = Command::new("umount");
-        c.arg(&f);
-        c
-    });
-    assert_eq!(umount.status.code(), Some(0), "umount {f}: {umount:?}");
+    drop(unmount);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(out.stdout.trim_end(), want);
     assert_ne!(want, link("/proc/self/ns/net"));
