@@ -86,7 +86,7 @@ impl Opts {
     }
     /// Latency: rounds, runs per variant per round, warm-up runs.
     fn latency_plan(self) -> (usize, usize, usize) {
-        if self.smoke { (2, 3, 1) } else { (12, 50, 10) }
+        if self.smoke { (2, 3, 1) } else { (30, 20, 10) }
     }
     /// Throughput: spawns per cell, repetitions (the median is reported).
     fn throughput_plan(self) -> (usize, usize) {
@@ -369,6 +369,8 @@ struct Variant {
     kind: Kind,
     skipped: Option<String>,
     lat_us: Vec<f64>,
+    /// CPU time per spawn of each latency batch (this process and every reaped descendant).
+    cpu_us: Vec<f64>,
     thr: [Vec<f64>; 3],
 }
 
@@ -550,6 +552,20 @@ fn proc_kib(path: &str, key: &str) -> io::Result<u64> {
         .ok_or_else(|| io::Error::other(format!("no {key} in {path}")))
 }
 
+/// CPU time (user + system, microseconds) of this process and of its reaped descendants.
+/// A launcher's own CPU time is not in it (it is not our child).
+fn cpu_us() -> f64 {
+    let get = |who| {
+        // SAFETY: an all-zero rusage is valid; getrusage fills it.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is a valid out-pointer.
+        unsafe { libc::getrusage(who, &mut ru) };
+        let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    };
+    get(libc::RUSAGE_SELF) + get(libc::RUSAGE_CHILDREN)
+}
+
 fn rss_kib() -> u64 {
     proc_kib("/proc/self/status", "VmRSS:").unwrap_or(0)
 }
@@ -579,6 +595,7 @@ fn build_variants(launcher: bool) -> Vec<Variant> {
             kind,
             skipped: None,
             lat_us: Vec::new(),
+            cpu_us: Vec::new(),
             thr: Default::default(),
         })
     };
@@ -668,8 +685,12 @@ fn run_latency(rt: &tokio::runtime::Runtime, vs: &mut [Variant], opts: Opts) {
     }
     for _ in 0..rounds {
         for v in vs.iter_mut().filter(|v| v.skipped.is_none()) {
+            let cpu = cpu_us();
             match latency_batch(rt, &v.kind, per) {
-                Ok(mut l) => v.lat_us.append(&mut l),
+                Ok(mut l) => {
+                    v.cpu_us.push((cpu_us() - cpu) / per as f64);
+                    v.lat_us.append(&mut l);
+                }
                 Err(e) => {
                     println!("{}: failed during the run ({e}), skipped", v.label);
                     v.skipped = Some(e.to_string());
@@ -711,18 +732,19 @@ fn thr_median(vs: &[Variant], key: &str, ci: usize) -> Option<f64> {
 fn print_main_table(vs: &[Variant]) {
     println!();
     println!(
-        "{:<44} {:>9} {:>9} {:>5} {:>7} | {:>8} {:>8} {:>8} {:>7}",
+        "{:<44} {:>9} {:>9} {:>5} {:>7} {:>8} | {:>8} {:>8} {:>8} {:>7}",
         "variant (/bin/true)",
         "median",
         "p90",
         "runs",
         "/floor",
+        "cpu",
         "c=1 /s",
         "c=8 /s",
         "c=64 /s",
         "c8/fl"
     );
-    println!("{}", "-".repeat(118));
+    println!("{}", "-".repeat(127));
     for v in vs {
         if v.skipped.is_some() {
             println!("{:<44} skipped", v.label);
@@ -745,12 +767,13 @@ fn print_main_table(vs: &[Variant]) {
         };
         let t = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.0}"));
         println!(
-            "{:<44} {:>9} {:>9} {:>5} {:>7} | {:>8} {:>8} {:>8} {:>7}",
+            "{:<44} {:>9} {:>9} {:>5} {:>7} {:>8} | {:>8} {:>8} {:>8} {:>7}",
             v.label,
             fmt_us(own),
             fmt_us(p90(&v.lat_us)),
             v.lat_us.len(),
             fmt_ratio(ratio),
+            fmt_us(median(&v.cpu_us)),
             t(thr[0]),
             t(thr[1]),
             t(thr[2]),
@@ -758,8 +781,11 @@ fn print_main_table(vs: &[Variant]) {
         );
     }
     println!(
-        "\n/floor: median latency / the floor's with the same namespaces; c8/fl: throughput at \
-         concurrency 8 / the floor's."
+        "\nmedian, p90: spawn-to-exit latency; /floor: median latency / the floor's with the same \
+         namespaces;\ncpu: CPU time per spawn (median over batches) of this process and every \
+         process it reaped, the launcher's own excluded;\nc=N /s: spawns per second with N \
+         concurrent spawners (median of repetitions); c8/fl: throughput at concurrency 8 / the \
+         floor's."
     );
 }
 
