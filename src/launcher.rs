@@ -127,7 +127,12 @@ pub fn pid() -> Option<u32> {
 
 /// Create an init through the launcher. `None` when no launcher was started (the caller then
 /// clones directly).
-pub(crate) async fn launch(spec: &Spec, fds: &[RawFd]) -> Option<io::Result<(Pid, OwnedFd)>> {
+/// `control` is the parent's end of the sandbox's control pipe.
+pub(crate) async fn launch(
+    spec: &Spec,
+    fds: &[RawFd],
+    control: &OwnedFd,
+) -> Option<io::Result<(Pid, OwnedFd)>> {
     let launcher = LAUNCHER.get()?;
     let payload = encode(spec);
     if payload.len() > MAX_REQUEST || fds.len() > MAX_FDS {
@@ -151,12 +156,51 @@ pub(crate) async fn launch(spec: &Spec, fds: &[RawFd]) -> Option<io::Result<(Pid
         Err(e) => return Some(Err(e)),
     };
     let pid = launcher.pid;
-    let r = tokio::task::spawn_blocking(move || request(launcher, &payload, &owned)).await;
+    let control = match control.try_clone() {
+        Ok(c) => c,
+        Err(e) => return Some(Err(e)),
+    };
+    let request = tokio::task::spawn_blocking(move || request(launcher, &payload, &owned));
+    let mut guard = ReapIfCancelled(Some((request, control)));
+    let r = match guard.0.as_mut() {
+        Some((request, _)) => request.await,
+        None => return None,
+    };
+    guard.0 = None;
     Some(match r {
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => Err(gone(pid, e)),
         Err(e) => Err(io::Error::other(e)),
     })
+}
+
+type Request = tokio::task::JoinHandle<io::Result<io::Result<(Pid, OwnedFd)>>>;
+
+/// Holds a launcher request while [`launch`] awaits it, with a copy of the sandbox's control
+/// pipe. If the spawn future is dropped half-way, the request still completes on its blocking
+/// thread, and the init it creates is this process's child (CLONE_PARENT) that nobody else
+/// knows of: do what dropping a spawned sandbox does (ask the init to kill everything, close
+/// the control pipe, reap the init in the background), or it would stay a zombie.
+struct ReapIfCancelled(Option<(Request, OwnedFd)>);
+
+impl Drop for ReapIfCancelled {
+    fn drop(&mut self) {
+        let Some((handle, control)) = self.0.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            if let Ok(Ok(Ok((_, pidfd)))) = handle.await {
+                let _ = nix::unistd::write(&control, &[crate::child::init::CTL_KILL, 0]);
+                drop(control);
+                if let Ok(pidfd) = crate::sys::async_fd(pidfd) {
+                    crate::sandbox::reap_in_background(pidfd);
+                }
+            }
+        });
+    }
 }
 
 fn gone(pid: Pid, e: io::Error) -> io::Error {

@@ -751,7 +751,7 @@ async fn start(p: Prepared) -> io::Result<Pending> {
         _held,
     } = p;
     let launched = if use_launcher {
-        crate::launcher::launch(&spec, &fds).await
+        crate::launcher::launch(&spec, &fds, &control_w).await
     } else {
         None
     };
@@ -931,7 +931,7 @@ impl Drop for Pending {
 
 /// Reap a sandbox's init without blocking the caller: a task when a runtime is there, a
 /// thread otherwise.
-fn reap_in_background(pidfd: AsyncFd<OwnedFd>) {
+pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>) {
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
         handle.spawn(async move {
             loop {
