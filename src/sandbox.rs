@@ -830,7 +830,26 @@ fn clone_error(e: io::Error, kinds: crate::namespace::NamespaceSet) -> io::Error
         kinds.iter().next().unwrap_or(Namespace::Mount)
     };
     let mut err = Error::new(format!("clone3 with new {kinds} namespaces"), None, errno);
-    if let Some(hint) = crate::namespace::unshare_hint(culprit, errno) {
+    let hint = match errno {
+        // A limit: clone3 does not say which kind hit its own, so name every kind's sysctl
+        // (blaming the user namespace sent people to the wrong one).
+        Errno::ENOSPC | Errno::EUSERS if kinds.iter().count() > 1 => Some(format!(
+            "the limit of one of these kinds of namespaces was reached: see {}",
+            kinds
+                .iter()
+                .map(|k| format!(
+                    "/proc/sys/user/max_{}_namespaces",
+                    match k {
+                        Namespace::Mount => "mnt",
+                        k => k.proc_name(),
+                    }
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => crate::namespace::unshare_hint(culprit, errno),
+    };
+    if let Some(hint) = hint {
         err = err.with_hint(hint);
     }
     err.into_io()
