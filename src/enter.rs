@@ -25,7 +25,7 @@
 //! The waiter puts the child in its own process group (both sides call setpgid, so the group
 //! exists whichever runs first), hands it the terminal's foreground if the waiter's group
 //! holds it, and only then lets the child go on (a byte on a pipe), so the inside never
-//! touches the terminal before it is its own. It forwards [`FORWARDED`](crate::FORWARDED)
+//! touches the terminal before it is its own. It forwards [`FORWARDED`]
 //! signals to pid 1, gives the terminal back when the child ends, and exits exactly as the
 //! inside did: the child writes its main command's raw wait status on a pipe before it exits
 //! ([`exit_as_status`](crate::exit_as_status) does that), since pid 1 cannot die by its own
@@ -50,7 +50,7 @@ use crate::namespace::{
 };
 use crate::signals::FORWARDED;
 
-/// What [`enter`] did.
+/// What [`enter()`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entered {
     created: NamespaceSet,
@@ -223,6 +223,15 @@ fn fork_pid1(mount_proc: bool) -> io::Result<()> {
             crate::sys::sigmask(libc::SIG_UNBLOCK, &[libc::SIGCHLD]);
             if mount_proc {
                 crate::mount::mount_proc()?;
+                // Lock it, so that root inside cannot unmount it and see the host's /proc.
+                crate::child::init::lock_mounts().map_err(|e| {
+                    Error::new(
+                        "lock the mounts (nested user and mount namespace)",
+                        None,
+                        Errno::from_raw(e),
+                    )
+                    .into_io()
+                })?;
             }
             crate::status::set_pid1_status_fd(status_w.into_raw_fd());
             Ok(())

@@ -22,7 +22,7 @@
 //! # Protocol
 //!
 //! One `SOCK_SEQPACKET` socket pair. A request is one message: the sandbox's serialized
-//! [`Spec`] with its fds attached (`SCM_RIGHTS`: report pipe, control pipe, namespaces to
+//! `Spec` with its fds attached (`SCM_RIGHTS`: report pipe, control pipe, namespaces to
 //! join, the command's stdio and passed fds). The answer is one message: the init's pid and
 //! an errno (0 on success), with the init's pidfd attached on success. Requests are
 //! serialized by a lock; the launcher is single-threaded.

@@ -3,7 +3,7 @@
 //!
 //! Two ways in:
 //!
-//! 1. **Enter** ([`enter`]): at the top of `main`, before any thread exists, the process moves
+//! 1. **Enter** ([`enter()`]): at the top of `main`, before any thread exists, the process moves
 //!    itself into new namespaces (with a pid namespace it forks: the original process waits
 //!    outside and exits as the inside did). Then it starts a tokio runtime and a
 //!    [`Supervisor`] runs the main command, reaps orphans and forwards signals.
@@ -27,17 +27,17 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod child;
-mod enter;
+pub mod enter;
 mod error;
 pub mod idmap;
 pub mod launcher;
 pub mod mount;
 mod namespace;
 pub mod net;
-pub(crate) mod sandbox;
+pub mod sandbox;
 mod signals;
 pub mod status;
-mod supervisor;
+pub mod supervisor;
 pub mod sys;
 pub mod tty;
 pub mod uts;

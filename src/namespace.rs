@@ -214,7 +214,7 @@ pub struct Join {
 
 /// What namespaces to create or join, and how to set them up.
 ///
-/// A builder; nothing is checked until [`enter`](crate::enter) or a sandbox spawn uses it,
+/// A builder; nothing is checked until [`enter`](crate::enter()) or a sandbox spawn uses it,
 /// and every problem comes back from there as an [`io::Error`].
 #[derive(Clone, Debug, Default)]
 pub struct Namespaces {

@@ -42,7 +42,7 @@
 //!   in the background of any terminal.
 //! - Joining namespaces ([`Namespaces::join_path`]) happens inside the new user namespace, if
 //!   one is created: joining a namespace owned by the host's user namespace then fails with
-//!   EPERM. Join without a new user namespace, or use [`enter`](crate::enter).
+//!   EPERM. Join without a new user namespace, or use [`enter`](crate::enter()).
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -474,6 +474,9 @@ impl Sandbox {
             Step::Setgroups => e("write", Some(Path::new("/proc/self/setgroups"))).into_io(),
             Step::MakeRoot => e("make / recursively slave/private", None).into_io(),
             Step::MountProc => e("mount proc on", Some(Path::new("/proc"))).into_io(),
+            Step::LockMounts => {
+                e("lock the mounts (nested user and mount namespace)", None).into_io()
+            }
             Step::Sethostname => e("sethostname", None).into_io(),
             Step::Setdomainname => e("setdomainname", None).into_io(),
             Step::Loopback => e("bring loopback up (SIOCSIFFLAGS lo)", None).into_io(),

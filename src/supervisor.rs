@@ -25,8 +25,8 @@
 //! signal). The main command is also watched through a pidfd, so its end is seen even if a
 //! SIGCHLD was merged with another.
 //!
-//! [`FORWARDED`](crate::FORWARDED) signals received by this process are sent on to the main
-//! command. [`enter`](crate::enter) leaves them blocked so none is lost before the supervisor
+//! [`FORWARDED`] signals received by this process are sent on to the main
+//! command. [`enter`](crate::enter()) leaves them blocked so none is lost before the supervisor
 //! starts; `run` installs its handlers first and unblocks them after, on the thread that first
 //! polls it: poll `run` from the thread that called `enter` (with `block_on`), so that thread
 //! takes them (threads started after `enter` inherit the blocked mask).

@@ -14,8 +14,7 @@
 //! - ptrace its init or read its memory (/proc/1/environ, /proc/1/mem, PTRACE_ATTACH);
 //! - and `Sandbox::no_new_privs`: NoNewPrivs is 1 inside with it, 0 without.
 //!
-//! A known hole is shown by an ignored test (run it with `--ignored`):
-//! `unmounting_proc_inside_does_not_reveal_host_processes`.
+//! - unmount the fresh /proc to see the host's /proc beneath it (the mounts are locked).
 //!
 //! Programs used inside: sh, coreutils, util-linux (mount, umount), hostname, bash (its
 //! /dev/tcp), /usr/bin/python3 (ctypes, for ptrace; the ptrace part says SKIPPED without it).
@@ -453,24 +452,19 @@ async fn no_new_privs_is_set_for_the_command_only_when_asked() {
     assert_eq!(out.stdout, "NoNewPrivs:\t1\n");
 }
 
-/// KNOWN HOLE (ignored until fixed; run with `--ignored`): with user, mount and pid
-/// namespaces the command is root of its user namespace, which owns its mount namespace, so
-/// it may unmount the fresh /proc the init mounted. Beneath it lies the host's /proc (nsbox
-/// keeps the host's root; nothing pivots away from it), which lists every host process with
-/// its command line and status: the command can *see* host processes again. It still cannot
-/// signal them (kill(2) resolves pids in its own pid namespace) nor read their environ or
-/// memory (the ptrace check wants the same user namespace or CAP_SYS_PTRACE over the
-/// target's; checked by hand). `unshare -Urpf --mount-proc` has the same hole. The fix is to
-/// lock the mounts (run the command in a nested user namespace, whose copied mount namespace
-/// marks them MNT_LOCKED) or to pivot_root to a new root; see docs/RELIABILITY-TESTS.md.
+/// With user, mount and pid namespaces the command is root of its user namespace, which owns
+/// its UTS, network and IPC namespaces. Beneath the fresh /proc lies the host's /proc (nsbox
+/// keeps the host's root), so if the command could unmount /proc it would see every host
+/// process again (`unshare -Urpf --mount-proc` has that hole). The init therefore joins a copy
+/// of its mount namespace made in a nested user namespace, where every mount is MNT_LOCKED:
+/// umount, even lazy, fails, and the host's processes stay hidden.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "known hole: umount /proc inside reveals the host's /proc (see the doc comment)"]
 async fn unmounting_proc_inside_does_not_reveal_host_processes() {
     let me = std::process::id().to_string();
     let out = sh(
         "umount /proc",
         all(),
-        "umount /proc 2>/dev/null; [ -e /proc/$1 ] && echo visible || echo hidden",
+        "umount /proc 2>/dev/null; umount -l /proc 2>/dev/null; [ -e /proc/$1 ] && echo visible || echo hidden",
         &[&me],
     )
     .await;

@@ -42,6 +42,7 @@ pub(crate) enum Step {
     NoNewPrivs,
     Exec,
     Subreaper,
+    LockMounts,
 }
 
 impl Step {
@@ -397,6 +398,128 @@ fn shuffle_fds(plan: &Plan) -> Result<(), i32> {
     Ok(())
 }
 
+/// Lock every mount of the calling process's mount namespace, the fresh `/proc` included.
+///
+/// A `/proc` mounted inside a new mount namespace lies on top of the host's `/proc` (which
+/// is locked there, but visible once the new one is gone): root inside could `umount /proc`
+/// and read every host process's command line. Mounts are locked (MNT_LOCKED: they cannot be
+/// unmounted or moved) when a mount namespace is copied into a new user namespace. So a
+/// helper child makes a new user namespace and a copy of our mount namespace, and we join
+/// that copy (we hold every capability in the helper's user namespace: we are its owner, one
+/// level up) while staying in our own user namespace, which keeps owning the UTS, network
+/// and IPC namespaces: the command stays root over those. The working directory is kept.
+///
+/// Async-signal-safe; for a single-threaded caller (the init, or pid 1 after `enter`).
+pub(crate) fn lock_mounts() -> Result<(), i32> {
+    let mut cwd = [0u8; 4096];
+    // SAFETY: `cwd` is valid for its length; getcwd(2) writes a NUL-terminated path.
+    let have_cwd = unsafe { libc::syscall(libc::SYS_getcwd, cwd.as_mut_ptr(), cwd.len()) } > 0;
+    let mut p = [0 as RawFd; 2];
+    // SAFETY: `p` has room for two fds.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(errno());
+    }
+    let helper = raw_fork();
+    if helper < 0 {
+        let e = errno();
+        // SAFETY: closing our own fds.
+        unsafe {
+            libc::close(p[0]);
+            libc::close(p[1]);
+        }
+        return Err(e);
+    }
+    if helper == 0 {
+        // SAFETY: plain syscalls in the helper, which only waits to be killed afterwards.
+        unsafe {
+            let r = libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS);
+            let e: i32 = if r < 0 { errno() } else { 0 };
+            libc::write(p[1], (&e as *const i32).cast(), 4);
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    // SAFETY: closing our copy of the write end.
+    unsafe { libc::close(p[1]) };
+    let mut e: i32 = libc::EPROTO;
+    // SAFETY: `e` is valid for 4 bytes.
+    let n = unsafe { libc::read(p[0], (&mut e as *mut i32).cast(), 4) };
+    // SAFETY: closing our own fd.
+    unsafe { libc::close(p[0]) };
+    let mut result = if n == 4 && e == 0 {
+        Ok(())
+    } else {
+        Err(if n == 4 { e } else { libc::EPROTO })
+    };
+    if result.is_ok() {
+        // "/proc/<pid>/ns/mnt" without allocation (the buffer is zeroed, so NUL-terminated).
+        let mut path = [0u8; 64];
+        let mut len = 0;
+        let mut push = |b: u8| {
+            if let Some(slot) = path.get_mut(len) {
+                *slot = b;
+                len += 1;
+            }
+        };
+        b"/proc/".iter().for_each(|b| push(*b));
+        let mut div = 1_000_000_000u32;
+        let v = helper as u32;
+        while div > 1 && v / div == 0 {
+            div /= 10;
+        }
+        while div > 0 {
+            push(b'0' + ((v / div) % 10) as u8);
+            div /= 10;
+        }
+        b"/ns/mnt".iter().for_each(|b| push(*b));
+        // SAFETY: `path` is NUL-terminated.
+        let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            result = Err(errno());
+        } else {
+            // SAFETY: setns on the fd we just opened, then close it.
+            unsafe {
+                if libc::setns(fd, libc::CLONE_NEWNS) < 0 {
+                    result = Err(errno());
+                }
+                libc::close(fd);
+            }
+        }
+    }
+    // SAFETY: ending and reaping our own helper.
+    unsafe {
+        libc::kill(helper, libc::SIGKILL);
+        let mut st = 0;
+        while libc::waitpid(helper, &mut st, 0) < 0 && errno() == libc::EINTR {}
+    }
+    if result.is_ok() {
+        // The helper took the pid after ours; hand it back so the command is still pid 2
+        // (best effort: needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over the pid namespace).
+        // SAFETY: NUL-terminated path; our own fd.
+        unsafe {
+            let fd = libc::open(
+                c"/proc/sys/kernel/ns_last_pid".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd >= 0 {
+                let last = libc::getpid();
+                let digit = [b'0' + (last % 10) as u8];
+                if last < 10 {
+                    libc::write(fd, digit.as_ptr().cast(), 1);
+                }
+                libc::close(fd);
+            }
+        }
+    }
+    if result.is_ok() && have_cwd {
+        // setns(CLONE_NEWNS) moved us to the namespace's root; go back where we were.
+        // SAFETY: `cwd` is NUL-terminated by getcwd.
+        unsafe { libc::chdir(cwd.as_ptr().cast()) };
+    }
+    result
+}
+
 /// Entry point of the cloned child. Never returns.
 ///
 /// # Safety
@@ -487,6 +610,9 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             } < 0
             {
                 fail(report, Step::MountProc, errno(), 0);
+            }
+            if let Err(e) = lock_mounts() {
+                fail(report, Step::LockMounts, e, 0);
             }
         }
     }

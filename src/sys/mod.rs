@@ -1,7 +1,7 @@
 //! Thin wrappers, one per system call that nix does not cover the way nsbox needs.
 //!
 //! Every `unsafe` block of the parent side lives here (the child side lives in
-//! [`crate::child`]). Each wrapper is named after its syscall and links its man page.
+//! `src/child/`). Each wrapper is named after its syscall and links its man page.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
