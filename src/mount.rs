@@ -32,7 +32,7 @@ pub fn make_root(propagation: Propagation) -> io::Result<()> {
 
 /// Mount a fresh procfs on `/proc` (nosuid, nodev, noexec).
 ///
-/// Only [`enter`](crate::enter) and the sandbox's child call this, and only after they made a
+/// Only [`enter`](crate::enter()) and the sandbox's child call this, and only after they made a
 /// new mount namespace themselves: it can never cover the host's `/proc`.
 pub(crate) fn mount_proc() -> io::Result<()> {
     mount(

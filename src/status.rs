@@ -44,7 +44,7 @@ pub(crate) fn raw_from_siginfo(code: i32, status: i32) -> i32 {
 }
 
 /// The process-wide channel that carries the raw status of pid 1 out of a pid namespace made
-/// by [`enter`](crate::enter); -1 when there is none.
+/// by [`enter`](crate::enter()); -1 when there is none.
 static PID1_STATUS_FD: AtomicI32 = AtomicI32::new(-1);
 
 pub(crate) fn set_pid1_status_fd(fd: RawFd) {
@@ -57,7 +57,7 @@ pub(crate) fn set_pid1_status_fd(fd: RawFd) {
 /// flag if a dump succeeds, so a one-page core of this process is written into a fresh
 /// `$TMPDIR/nsbox-core.PID` directory (never over the program's own core file).
 ///
-/// Inside a pid namespace made by [`enter`](crate::enter) the process is pid 1 and cannot die
+/// Inside a pid namespace made by [`enter`](crate::enter()) the process is pid 1 and cannot die
 /// by its own signal; there the raw status is written to the process outside, which then
 /// reproduces it (and this process exits with `128 + n`, which nobody sees). Where a signal's
 /// default action does not kill (SIGCHLD, SIGWINCH, SIGCONT, stop signals), the process exits
