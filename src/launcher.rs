@@ -196,7 +196,7 @@ impl Drop for ReapIfCancelled {
                 let _ = nix::unistd::write(&control, &[crate::child::init::CTL_KILL, 0]);
                 drop(control);
                 if let Ok(pidfd) = crate::sys::async_fd(pidfd) {
-                    crate::sandbox::reap_in_background(pidfd);
+                    crate::sandbox::reap_in_background(pidfd, None);
                 }
             }
         });

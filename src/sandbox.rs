@@ -946,33 +946,59 @@ impl Drop for Pending {
         self.control_send([CTL_KILL, 0]);
         self.control = None;
         if let Some(pidfd) = self.pidfd.take() {
-            reap_in_background(pidfd);
+            reap_in_background(pidfd, None);
         }
     }
 }
 
 /// Reap a sandbox's init without blocking the caller: a task when a runtime is there, a
-/// thread otherwise.
-pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>) {
-    if let Ok(handle) = tokio::runtime::Handle::try_current() {
-        handle.spawn(async move {
-            loop {
-                match crate::sys::waitid_pidfd(pidfd.get_ref().as_fd(), true) {
-                    Ok(Some(_)) | Err(_) => return,
-                    Ok(None) => {}
-                }
-                match pidfd.readable().await {
-                    Ok(mut g) => g.clear_ready(),
-                    Err(_) => return,
-                }
-            }
-        });
-    } else {
-        let fd = pidfd.into_inner();
-        std::thread::spawn(move || {
-            let _ = crate::sys::waitid_pidfd(fd.as_fd(), false);
-        });
+/// thread otherwise, and a thread too when the runtime shuts down before the init has
+/// exited (the task is dropped then; without the hand-over the init would stay a zombie).
+/// `keep` (the control pipe of a sandbox left running) stays open until the init is reaped.
+pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, keep: Option<OwnedFd>) {
+    /// Owns the pidfd while a task reaps; dropped before the init is reaped (no runtime, or
+    /// the task cancelled by a runtime shutdown), it hands the blocking wait to a thread.
+    struct Reaper {
+        pidfd: Option<AsyncFd<OwnedFd>>,
+        keep: Option<OwnedFd>,
     }
+    impl Drop for Reaper {
+        fn drop(&mut self) {
+            if let Some(pidfd) = self.pidfd.take() {
+                let fd = pidfd.into_inner();
+                let keep = self.keep.take();
+                std::thread::spawn(move || {
+                    let _keep = keep;
+                    let _ = crate::sys::waitid_pidfd(fd.as_fd(), false);
+                });
+            }
+        }
+    }
+    let mut reaper = Reaper {
+        pidfd: Some(pidfd),
+        keep,
+    };
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        drop(reaper);
+        return;
+    };
+    handle.spawn(async move {
+        while let Some(pidfd) = &reaper.pidfd {
+            match crate::sys::waitid_pidfd(pidfd.get_ref().as_fd(), true) {
+                Ok(Some(_)) | Err(_) => {
+                    // Reaped (or not ours to reap): nothing left for a thread to do.
+                    drop(reaper.pidfd.take());
+                    return;
+                }
+                Ok(None) => {}
+            }
+            match pidfd.readable().await {
+                Ok(mut g) => g.clear_ready(),
+                // The reactor is gone: the Reaper's drop hands over to a thread.
+                Err(_) => return,
+            }
+        }
+    });
 }
 
 /// A running sandbox. See the [module docs](self).
@@ -1170,24 +1196,8 @@ impl Drop for Child {
             // which the init reads as "the parent is gone" only with die-with-parent... so
             // keep the write end open inside the reaper until the init exits.
             let control = self.inner.control.take();
-            if let Some(pidfd) = self.inner.pidfd.take()
-                && let Ok(handle) = tokio::runtime::Handle::try_current()
-            {
-                {
-                    handle.spawn(async move {
-                        let _control = control;
-                        loop {
-                            match crate::sys::waitid_pidfd(pidfd.get_ref().as_fd(), true) {
-                                Ok(Some(_)) | Err(_) => return,
-                                Ok(None) => {}
-                            }
-                            match pidfd.readable().await {
-                                Ok(mut g) => g.clear_ready(),
-                                Err(_) => return,
-                            }
-                        }
-                    });
-                }
+            if let Some(pidfd) = self.inner.pidfd.take() {
+                reap_in_background(pidfd, control);
             }
             self.inner.exited = Some((0, Rusage::default()));
         }
