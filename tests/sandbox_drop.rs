@@ -120,3 +120,49 @@ async fn without_kill_on_drop_the_sandbox_runs_to_its_end() {
     }
     assert_no_zombie_children("after the sandboxes ended").await;
 }
+
+/// Wait until `/proc/<pid>` is gone (exited and reaped; a zombie keeps the entry).
+fn wait_reaped(pid: u32, what: &str) {
+    let dir = format!("/proc/{pid}");
+    let end = std::time::Instant::now() + DEADLINE;
+    while std::path::Path::new(&dir).exists() {
+        assert!(
+            std::time::Instant::now() < end,
+            "{what}: the init {pid} was never reaped: {:?}",
+            std::fs::read_to_string(format!("{dir}/stat"))
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_child_dropped_just_before_its_runtime_shuts_down_is_still_reaped() {
+    for (shape, ns) in both_shapes() {
+        for kill_on_drop in [true, false] {
+            let what = format!("{shape}, kill_on_drop {kill_on_drop}");
+            let m = marker();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let pid = rt.block_on(async {
+                let mut sb = Sandbox::new("sh");
+                // Without kill_on_drop the command ends by itself, soon.
+                let secs = if kill_on_drop { "1000" } else { "0.2" };
+                sb.args(["-c", &format!("sleep {secs} {m}")])
+                    .namespaces(ns.clone())
+                    .kill_on_drop(kill_on_drop);
+                let child = sb.spawn().await.expect("spawn");
+                let pid = child.id();
+                drop(child);
+                pid
+            });
+            // The runtime goes away while the init is (most likely) still exiting: whatever
+            // reaps it in the background must not go away with it.
+            drop(rt);
+            wait_reaped(pid, &what);
+            assert!(pids_with_marker(&m).is_empty(), "{what}");
+        }
+    }
+}
