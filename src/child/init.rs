@@ -670,12 +670,14 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) };
     let start = now_ms();
+    // SAFETY: plain getpid.
+    let init_pid = unsafe { libc::getpid() };
     let cmd = raw_fork();
     if cmd < 0 {
         fail(report, Step::Fork, errno(), 0);
     }
     if cmd == 0 {
-        exec_command(plan, exec_pipe[1]);
+        exec_command(plan, exec_pipe[1], init_pid);
     }
     // SAFETY: closing our copy of the write end.
     unsafe { libc::close(exec_pipe[1]) };
@@ -703,7 +705,7 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
 }
 
 /// The command's side of the fork: becomes PROGRAM or reports why not.
-fn exec_command(plan: &Plan, err_fd: RawFd) -> ! {
+fn exec_command(plan: &Plan, err_fd: RawFd, init_pid: libc::pid_t) -> ! {
     // SAFETY: plain syscalls on our own process.
     unsafe {
         libc::setpgid(0, 0);
@@ -715,6 +717,10 @@ fn exec_command(plan: &Plan, err_fd: RawFd) -> ! {
             0,
             0,
         );
+        // The init may have died before the prctl: then nobody would kill us later.
+        if libc::getppid() != init_pid {
+            exit(127);
+        }
     }
     set_mask(libc::SIG_SETMASK, &[], false);
     let report_err = |step: Step, e: i32| -> ! {
