@@ -131,10 +131,10 @@ impl Supervisor {
         }
 
         let mut status = None;
-        loop {
+        let raw = loop {
             self.reap_ready(pidfd.get_ref().as_fd(), main, &mut status);
-            if status.is_some() {
-                break;
+            if let Some(raw) = status {
+                break raw;
             }
             tokio::select! {
                 sig = signals.next() => match sig {
@@ -149,7 +149,7 @@ impl Supervisor {
                     }
                 }
             }
-        }
+        };
         if let Some(t) = tty {
             t.restore();
         }
@@ -170,9 +170,7 @@ impl Supervisor {
             },
         }
         signals.handle().close();
-        Ok(crate::status::from_raw(
-            status.expect("loop ends with a status"),
-        ))
+        Ok(crate::status::from_raw(raw))
     }
 
     fn reap_ready(&self, pidfd: std::os::fd::BorrowedFd<'_>, main: Pid, status: &mut Option<i32>) {
