@@ -53,10 +53,13 @@ fn set_launcher(sb: &mut Sandbox, on: bool) {
 // ---------------------------------------------------------------------------------------------
 // Options.
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Opts {
     smoke: bool,
     rss: bool,
+    /// Keep only the variants whose key contains one of these (`floor/Five`, `nsbox/Six`,
+    /// `launcher`, `bwrap`...); empty: all.
+    only: Vec<String>,
 }
 
 impl Opts {
@@ -64,18 +67,26 @@ impl Opts {
         let mut o = Opts {
             smoke: false,
             rss: true,
+            only: Vec::new(),
         };
-        for a in std::env::args().skip(1) {
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
             match a.as_str() {
                 "--smoke" => o.smoke = true,
                 "--no-rss" => o.rss = false,
+                "--only" => {
+                    let list = args.next().unwrap_or_default();
+                    o.only.extend(list.split(',').map(String::from));
+                }
                 // cargo bench passes --bench; libtest filters do not apply here.
                 "--bench" => {}
                 "-h" | "--help" => {
                     println!(
-                        "usage: spawn [--smoke] [--no-rss]\n  --smoke   few iterations, \
-                         16 MiB RSS only: checks that every path runs\n  --no-rss  skip the \
-                         1 GiB and 4 GiB latency section"
+                        "usage: spawn [--smoke] [--no-rss] [--only KEY,...]\n  --smoke   few \
+                         iterations, 16 MiB RSS only: checks that every path runs\n  --no-rss  \
+                         skip the 1 GiB and 4 GiB latency section\n  --only    keep the \
+                         variants whose key contains one of these words (floor/Five, \
+                         nsbox/Six/launcher, tokio, unshare, bwrap...)"
                     );
                     std::process::exit(0);
                 }
@@ -85,11 +96,11 @@ impl Opts {
         o
     }
     /// Latency: rounds, runs per variant per round, warm-up runs.
-    fn latency_plan(self) -> (usize, usize, usize) {
+    fn latency_plan(&self) -> (usize, usize, usize) {
         if self.smoke { (2, 3, 1) } else { (30, 20, 10) }
     }
     /// Throughput: spawns per cell, repetitions (the median is reported).
-    fn throughput_plan(self) -> (usize, usize) {
+    fn throughput_plan(&self) -> (usize, usize) {
         if self.smoke { (64, 1) } else { (256, 3) }
     }
 }
@@ -154,6 +165,9 @@ struct FloorPlan {
     user: bool,
     mount: bool,
     mount_proc: bool,
+    /// Lock the mounts (the fresh /proc included) as nsbox does: join a copy of the mount
+    /// namespace made in a nested user namespace.
+    lock: bool,
     net: bool,
     uid_map: Vec<u8>,
     gid_map: Vec<u8>,
@@ -170,7 +184,7 @@ unsafe impl Send for FloorPlan {}
 unsafe impl Sync for FloorPlan {}
 
 impl FloorPlan {
-    fn new(flags: Flags) -> FloorPlan {
+    fn new(flags: Flags, lock: bool) -> FloorPlan {
         let f = flags.clone_flags();
         // SAFETY: getuid and getgid have no preconditions.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
@@ -196,6 +210,7 @@ impl FloorPlan {
             user: f & libc::CLONE_NEWUSER != 0,
             mount: f & libc::CLONE_NEWNS != 0,
             mount_proc: f & libc::CLONE_NEWNS != 0 && f & libc::CLONE_NEWPID != 0,
+            lock: lock && f & libc::CLONE_NEWNS != 0 && f & libc::CLONE_NEWPID != 0,
             net: f & libc::CLONE_NEWNET != 0,
             uid_map: format!("0 {uid} 1\n").into_bytes(),
             gid_map: format!("0 {gid} 1\n").into_bytes(),
@@ -269,6 +284,50 @@ unsafe fn write_file(path: &std::ffi::CStr, data: &[u8]) -> bool {
     }
 }
 
+/// Lock every mount, the fresh /proc included, with the least work: a helper that shares our
+/// memory and fd table (we are suspended until it exits) starts in a new user namespace and a
+/// copy of our mount namespace, where every mount is locked, and opens that namespace; we join
+/// it. Async-signal-safe.
+fn lock_mounts() -> bool {
+    extern "C" fn helper(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the parent's fd slot; the parent is suspended until we exit.
+        unsafe {
+            *arg.cast::<libc::c_int>() = libc::open(
+                c"/proc/self/ns/mnt".as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            );
+        }
+        0
+    }
+    let mut stack = [0u8; 16 * 1024];
+    let mut fd: libc::c_int = -1;
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let flags = libc::CLONE_VM
+        | libc::CLONE_VFORK
+        | libc::CLONE_FILES
+        | libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::SIGCHLD;
+    // SAFETY: the helper runs on `stack` with a pointer to `fd`, both alive until it exits
+    // (CLONE_VFORK); then we reap it, join the namespace it opened and close the fd.
+    unsafe {
+        let pid = libc::clone(
+            helper,
+            top as *mut libc::c_void,
+            flags,
+            (&raw mut fd).cast(),
+        );
+        if pid < 0 {
+            return false;
+        }
+        waitpid(pid);
+        std::hint::black_box(&mut stack);
+        let ok = fd >= 0 && libc::setns(fd, libc::CLONE_NEWNS) == 0;
+        libc::close(fd);
+        ok
+    }
+}
+
 /// The floor's init: the same setup nsbox's init does for these flags, then fork, exec, wait.
 /// Only raw syscalls (async-signal-safe); leaves by `_exit`.
 ///
@@ -312,6 +371,9 @@ unsafe fn floor_child(p: &FloorPlan) -> ! {
             if r < 0 {
                 libc::_exit(13);
             }
+        }
+        if p.lock && !lock_mounts() {
+            libc::_exit(17);
         }
         if p.net {
             let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
@@ -371,6 +433,8 @@ struct Variant {
     lat_us: Vec<f64>,
     /// CPU time per spawn of each latency batch (this process and every reaped descendant).
     cpu_us: Vec<f64>,
+    /// The median latency of each round's batch, for ratios paired by round.
+    round_med: Vec<f64>,
     thr: [Vec<f64>; 3],
 }
 
@@ -596,6 +660,7 @@ fn build_variants(launcher: bool) -> Vec<Variant> {
             skipped: None,
             lat_us: Vec::new(),
             cpu_us: Vec::new(),
+            round_med: Vec::new(),
             thr: Default::default(),
         })
     };
@@ -604,7 +669,17 @@ fn build_variants(launcher: bool) -> Vec<Variant> {
             &format!("floor/{f:?}"),
             format!("a. floor, {}", f.name()),
             Some(f),
-            Kind::Floor(Arc::new(FloorPlan::new(f))),
+            Kind::Floor(Arc::new(FloorPlan::new(f, false))),
+        );
+    }
+    // The same, with the mounts locked as nsbox locks them (not part of issue 4's floor):
+    // separates nsbox's own overhead from the kernel's cost of the locking.
+    for f in [Flags::Five, Flags::Six] {
+        add(
+            &format!("floorlock/{f:?}"),
+            format!("a'. floor + lock, {}", f.name()),
+            Some(f),
+            Kind::Floor(Arc::new(FloorPlan::new(f, true))),
         );
     }
     add(
@@ -678,7 +753,7 @@ fn probe(rt: &tokio::runtime::Runtime, vs: &mut [Variant]) {
     }
 }
 
-fn run_latency(rt: &tokio::runtime::Runtime, vs: &mut [Variant], opts: Opts) {
+fn run_latency(rt: &tokio::runtime::Runtime, vs: &mut [Variant], opts: &Opts) {
     let (rounds, per, warm) = opts.latency_plan();
     for v in vs.iter_mut().filter(|v| v.skipped.is_none()) {
         let _ = latency_batch(rt, &v.kind, warm);
@@ -689,6 +764,7 @@ fn run_latency(rt: &tokio::runtime::Runtime, vs: &mut [Variant], opts: Opts) {
             match latency_batch(rt, &v.kind, per) {
                 Ok(mut l) => {
                     v.cpu_us.push((cpu_us() - cpu) / per as f64);
+                    v.round_med.extend(median(&l));
                     v.lat_us.append(&mut l);
                 }
                 Err(e) => {
@@ -700,7 +776,7 @@ fn run_latency(rt: &tokio::runtime::Runtime, vs: &mut [Variant], opts: Opts) {
     }
 }
 
-fn run_throughput(rt: &tokio::runtime::Runtime, vs: &mut [Variant], opts: Opts) {
+fn run_throughput(rt: &tokio::runtime::Runtime, vs: &mut [Variant], opts: &Opts) {
     let (total, reps) = opts.throughput_plan();
     for _ in 0..reps {
         for (ci, &c) in CONCURRENCY.iter().enumerate() {
@@ -729,22 +805,38 @@ fn thr_median(vs: &[Variant], key: &str, ci: usize) -> Option<f64> {
     find(vs, key).and_then(|v| median(&v.thr[ci]))
 }
 
+/// The median over rounds of `a`'s figure / `b`'s figure in the same round. The batches of one
+/// round run back to back, so a change of the machine's load between rounds cancels out.
+fn paired(a: &[f64], b: &[f64]) -> Option<f64> {
+    let r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    median(&r)
+}
+
+fn paired_lat(vs: &[Variant], a: &str, b: &str) -> Option<f64> {
+    paired(&find(vs, a)?.round_med, &find(vs, b)?.round_med)
+}
+
+fn paired_thr(vs: &[Variant], a: &str, b: &str, ci: usize) -> Option<f64> {
+    paired(&find(vs, a)?.thr[ci], &find(vs, b)?.thr[ci])
+}
+
 fn print_main_table(vs: &[Variant]) {
     println!();
     println!(
-        "{:<44} {:>9} {:>9} {:>5} {:>7} {:>8} | {:>8} {:>8} {:>8} {:>7}",
+        "{:<44} {:>9} {:>9} {:>5} {:>7} {:>7} {:>8} | {:>8} {:>8} {:>8} {:>7}",
         "variant (/bin/true)",
         "median",
         "p90",
         "runs",
         "/floor",
+        "paired",
         "cpu",
         "c=1 /s",
         "c=8 /s",
         "c=64 /s",
         "c8/fl"
     );
-    println!("{}", "-".repeat(127));
+    println!("{}", "-".repeat(135));
     for v in vs {
         if v.skipped.is_some() {
             println!("{:<44} skipped", v.label);
@@ -759,20 +851,21 @@ fn print_main_table(vs: &[Variant]) {
             _ => None,
         };
         let thr: Vec<Option<f64>> = (0..3).map(|ci| median(&v.thr[ci])).collect();
-        let c8 = match &floor_key {
+        let (pair, c8) = match &floor_key {
             Some(k) if !v.key.starts_with("floor") => {
-                thr[1].zip(thr_median(vs, k, 1)).map(|(o, f)| o / f)
+                (paired_lat(vs, &v.key, k), paired_thr(vs, &v.key, k, 1))
             }
-            _ => None,
+            _ => (None, None),
         };
         let t = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.0}"));
         println!(
-            "{:<44} {:>9} {:>9} {:>5} {:>7} {:>8} | {:>8} {:>8} {:>8} {:>7}",
+            "{:<44} {:>9} {:>9} {:>5} {:>7} {:>7} {:>8} | {:>8} {:>8} {:>8} {:>7}",
             v.label,
             fmt_us(own),
             fmt_us(p90(&v.lat_us)),
             v.lat_us.len(),
             fmt_ratio(ratio),
+            fmt_ratio(pair),
             fmt_us(median(&v.cpu_us)),
             t(thr[0]),
             t(thr[1]),
@@ -782,10 +875,11 @@ fn print_main_table(vs: &[Variant]) {
     }
     println!(
         "\nmedian, p90: spawn-to-exit latency; /floor: median latency / the floor's with the same \
-         namespaces;\ncpu: CPU time per spawn (median over batches) of this process and every \
+         namespaces;\npaired: the same ratio taken round by round (the median of the rounds' ratios), \
+         robust to a changing machine load;\ncpu: CPU time per spawn (median over batches) of this process and every \
          process it reaped, the launcher's own excluded;\nc=N /s: spawns per second with N \
          concurrent spawners (median of repetitions); c8/fl: throughput at concurrency 8 / the \
-         floor's."
+         floor's, paired by repetition."
     );
 }
 
@@ -834,7 +928,7 @@ fn grow_to(hold: &mut Vec<Vec<u8>>, target: u64) {
     hold.push(v);
 }
 
-fn run_rss(rt: &tokio::runtime::Runtime, opts: Opts, launcher: bool) -> Vec<RssRow> {
+fn run_rss(rt: &tokio::runtime::Runtime, opts: &Opts, launcher: bool) -> Vec<RssRow> {
     const MIB: u64 = 1 << 20;
     let sizes: &[(&str, u64)] = if opts.smoke || !opts.rss {
         &[("16 MiB", 16 * MIB)]
@@ -848,7 +942,7 @@ fn run_rss(rt: &tokio::runtime::Runtime, opts: Opts, launcher: bool) -> Vec<RssR
     let mut kinds: Vec<(String, Kind)> = vec![
         (
             "floor".into(),
-            Kind::Floor(Arc::new(FloorPlan::new(Flags::Five))),
+            Kind::Floor(Arc::new(FloorPlan::new(Flags::Five, false))),
         ),
         ("tokio".into(), Kind::Tokio(vec!["/bin/true".into()])),
         ("d direct".into(), Kind::Nsbox(Flags::Five, false)),
@@ -941,46 +1035,65 @@ fn print_targets(vs: &[Variant], rows: &[RssRow], launcher: bool) {
         &["direct"]
     };
     let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+    println!(
+        " (latency and throughput ratios paired by round; then the medians and their plain ratio)"
+    );
     for mode in modes {
-        let d = lat_median(vs, &format!("nsbox/Five/{mode}"));
-        let e = lat_median(vs, &format!("nsbox/Six/{mode}"));
-        let f5 = lat_median(vs, "floor/Five");
-        let f6 = lat_median(vs, "floor/Six");
-        let bw = lat_median(vs, "bwrap");
         println!(" nsbox {mode}:");
-        target_line(
-            "d / floor(same flags), median latency",
-            ratio(d, f5),
-            1.25,
-            true,
-            format!("{} vs {}", fmt_us(d), fmt_us(f5)),
-        );
-        target_line(
-            "e / floor(same flags), median latency",
-            ratio(e, f6),
-            1.25,
-            true,
-            format!("{} vs {}", fmt_us(e), fmt_us(f6)),
-        );
-        target_line(
-            "d / bwrap, median latency",
-            ratio(d, bw),
-            0.5,
-            true,
-            format!("{} vs {}", fmt_us(d), fmt_us(bw)),
-        );
+        let lat_targets = [
+            ("d / floor(same flags), latency", "Five", "floor/Five", 1.25),
+            ("e / floor(same flags), latency", "Six", "floor/Six", 1.25),
+            ("d / bwrap, latency", "Five", "bwrap", 0.5),
+        ];
+        for (name, f, other, limit) in lat_targets {
+            let key = format!("nsbox/{f}/{mode}");
+            let (a, b) = (lat_median(vs, &key), lat_median(vs, other));
+            target_line(
+                name,
+                paired_lat(vs, &key, other),
+                limit,
+                true,
+                format!(
+                    "{} vs {} ({})",
+                    fmt_us(a),
+                    fmt_us(b),
+                    fmt_ratio(ratio(a, b))
+                ),
+            );
+        }
         for (letter, f) in [("d", "Five"), ("e", "Six")] {
-            let t = thr_median(vs, &format!("nsbox/{f}/{mode}"), 1);
-            let fl = thr_median(vs, &format!("floor/{f}"), 1);
+            let key = format!("nsbox/{f}/{mode}");
+            let other = format!("floorlock/{f}");
+            let (a, b) = (lat_median(vs, &key), lat_median(vs, &other));
+            target_line(
+                &format!("({letter} / floor + locked mounts, latency)"),
+                paired_lat(vs, &key, &other),
+                1.25,
+                true,
+                format!(
+                    "{} vs {} ({}); not an issue 4 target",
+                    fmt_us(a),
+                    fmt_us(b),
+                    fmt_ratio(ratio(a, b))
+                ),
+            );
+        }
+        for (letter, f) in [("d", "Five"), ("e", "Six")] {
+            let key = format!("nsbox/{f}/{mode}");
+            let fl_key = format!("floor/{f}");
+            let t = thr_median(vs, &key, 1);
+            let fl = thr_median(vs, &fl_key, 1);
+            let n = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.0}"));
             target_line(
                 &format!("{letter} / floor, throughput at concurrency 8"),
-                ratio(t, fl),
+                paired_thr(vs, &key, &fl_key, 1),
                 0.8,
                 false,
                 format!(
-                    "{} vs {} spawns/s",
-                    t.map_or("-".into(), |x| format!("{x:.0}")),
-                    fl.map_or("-".into(), |x| format!("{x:.0}"))
+                    "{} vs {} spawns/s ({})",
+                    n(t),
+                    n(fl),
+                    fmt_ratio(ratio(t, fl))
                 ),
             );
         }
@@ -1041,11 +1154,14 @@ fn main() -> io::Result<()> {
     );
 
     let mut vs = build_variants(launcher);
+    if !opts.only.is_empty() {
+        vs.retain(|v| opts.only.iter().any(|w| v.key.contains(w.as_str())));
+    }
     probe(&rt, &mut vs);
-    run_latency(&rt, &mut vs, opts);
-    run_throughput(&rt, &mut vs, opts);
+    run_latency(&rt, &mut vs, &opts);
+    run_throughput(&rt, &mut vs, &opts);
     print_main_table(&vs);
-    let rows = run_rss(&rt, opts, launcher);
+    let rows = run_rss(&rt, &opts, launcher);
     print_rss(&rows);
     print_targets(&vs, &rows, launcher);
     println!(
