@@ -420,10 +420,8 @@ impl Sandbox {
                 .into_io());
             }
         }
-        tracing::debug!(
-            pid = pending.pid.as_raw(),
-            "sandbox spawned by direct clone"
-        );
+        // `start` already said how the init was created (launcher or direct clone).
+        tracing::debug!(pid = pending.pid.as_raw(), "sandbox command executed");
         Ok(pending.into_child(self.kill_on_drop))
     }
 
