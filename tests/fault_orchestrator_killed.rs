@@ -77,6 +77,18 @@ fn with_marker(marker: &str, except: u32) -> Vec<(u32, String)> {
         .collect()
 }
 
+/// The stress process, SIGKILLed and reaped if the test fails before it does so itself.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn kill_mid_run(launcher: bool) {
     let marker = marker();
     let mut cmd = Command::new(stress_path());
@@ -87,8 +99,8 @@ fn kill_mid_run(launcher: bool) {
     if launcher {
         cmd.arg("--launcher");
     }
-    let mut stress = cmd.spawn().expect("start the stress example");
-    let pid = stress.id();
+    let mut stress = KillOnDrop(cmd.spawn().expect("start the stress example"));
+    let pid = stress.0.id();
 
     // Wait until the run is in full swing: many marker processes besides the stress itself.
     let t0 = Instant::now();
@@ -98,7 +110,7 @@ fn kill_mid_run(launcher: bool) {
         if seen >= 40 {
             break;
         }
-        if let Ok(Some(st)) = stress.try_wait() {
+        if let Ok(Some(st)) = stress.0.try_wait() {
             panic!("the stress example ended early ({st}) before the kill");
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -111,8 +123,8 @@ fn kill_mid_run(launcher: bool) {
     // timing out, being dropped).
     std::thread::sleep(Duration::from_millis(300));
     let before = with_marker(&marker, pid).len();
-    stress.kill().expect("SIGKILL the stress example");
-    stress.wait().expect("reap the stress example");
+    stress.0.kill().expect("SIGKILL the stress example");
+    stress.0.wait().expect("reap the stress example");
 
     let t1 = Instant::now();
     let mut left = with_marker(&marker, pid);
