@@ -398,6 +398,30 @@ fn shuffle_fds(plan: &Plan) -> Result<(), i32> {
     Ok(())
 }
 
+/// What the helper of [`lock_mounts`] hands back through shared memory.
+struct LockHelper {
+    fd: RawFd,
+    err: i32,
+}
+
+extern "C" fn lock_helper(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the parent's `LockHelper`; the parent is suspended until we exit.
+    let shared = unsafe { &mut *arg.cast::<LockHelper>() };
+    // SAFETY: NUL-terminated path; the fd lands in the fd table we share with the parent.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/ns/mnt".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        shared.err = errno();
+    } else {
+        shared.fd = fd;
+    }
+    0
+}
+
 /// Lock every mount of the calling process's mount namespace, the fresh `/proc` included.
 ///
 /// A `/proc` mounted inside a new mount namespace lies on top of the host's `/proc` (which
@@ -414,85 +438,57 @@ pub(crate) fn lock_mounts() -> Result<(), i32> {
     let mut cwd = [0u8; 4096];
     // SAFETY: `cwd` is valid for its length; getcwd(2) writes a NUL-terminated path.
     let have_cwd = unsafe { libc::syscall(libc::SYS_getcwd, cwd.as_mut_ptr(), cwd.len()) } > 0;
-    let mut p = [0 as RawFd; 2];
-    // SAFETY: `p` has room for two fds.
-    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+    // The helper shares our memory and fd table and we are suspended until it exits
+    // (CLONE_VM | CLONE_VFORK | CLONE_FILES, as posix_spawn does): no page tables are copied
+    // and nothing waits to be killed. It starts in a new user namespace and a copy of our
+    // mount namespace (CLONE_NEWUSER | CLONE_NEWNS), where every mount is locked, opens that
+    // namespace for us, and exits; the open fd keeps the namespace alive.
+    let mut stack = [0u8; 16 * 1024];
+    let mut shared = LockHelper { fd: -1, err: 0 };
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let flags = libc::CLONE_VM
+        | libc::CLONE_VFORK
+        | libc::CLONE_FILES
+        | libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::SIGCHLD;
+    // SAFETY: `lock_helper` runs on `stack` (16-byte aligned top) with a pointer to `shared`,
+    // which outlives it: CLONE_VFORK suspends us until it has exited.
+    let helper = unsafe {
+        libc::clone(
+            lock_helper,
+            top as *mut libc::c_void,
+            flags,
+            (&mut shared as *mut LockHelper).cast(),
+        )
+    };
+    if helper < 0 {
         return Err(errno());
     }
-    let helper = raw_fork();
-    if helper < 0 {
-        let e = errno();
-        // SAFETY: closing our own fds.
-        unsafe {
-            libc::close(p[0]);
-            libc::close(p[1]);
-        }
-        return Err(e);
-    }
-    if helper == 0 {
-        // SAFETY: plain syscalls in the helper, which only waits to be killed afterwards.
-        unsafe {
-            let r = libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS);
-            let e: i32 = if r < 0 { errno() } else { 0 };
-            libc::write(p[1], (&e as *const i32).cast(), 4);
-            loop {
-                libc::pause();
-            }
-        }
-    }
-    // SAFETY: closing our copy of the write end.
-    unsafe { libc::close(p[1]) };
-    let mut e: i32 = libc::EPROTO;
-    // SAFETY: `e` is valid for 4 bytes.
-    let n = unsafe { libc::read(p[0], (&mut e as *mut i32).cast(), 4) };
-    // SAFETY: closing our own fd.
-    unsafe { libc::close(p[0]) };
-    let mut result = if n == 4 && e == 0 {
-        Ok(())
-    } else {
-        Err(if n == 4 { e } else { libc::EPROTO })
-    };
-    if result.is_ok() {
-        // "/proc/<pid>/ns/mnt" without allocation (the buffer is zeroed, so NUL-terminated).
-        let mut path = [0u8; 64];
-        let mut len = 0;
-        let mut push = |b: u8| {
-            if let Some(slot) = path.get_mut(len) {
-                *slot = b;
-                len += 1;
-            }
-        };
-        b"/proc/".iter().for_each(|b| push(*b));
-        let mut div = 1_000_000_000u32;
-        let v = helper as u32;
-        while div > 1 && v / div == 0 {
-            div /= 10;
-        }
-        while div > 0 {
-            push(b'0' + ((v / div) % 10) as u8);
-            div /= 10;
-        }
-        b"/ns/mnt".iter().for_each(|b| push(*b));
-        // SAFETY: `path` is NUL-terminated.
-        let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
-        if fd < 0 {
-            result = Err(errno());
-        } else {
-            // SAFETY: setns on the fd we just opened, then close it.
-            unsafe {
-                if libc::setns(fd, libc::CLONE_NEWNS) < 0 {
-                    result = Err(errno());
-                }
-                libc::close(fd);
-            }
-        }
-    }
-    // SAFETY: ending and reaping our own helper.
+    // SAFETY: reaping our own (already exited) helper.
     unsafe {
-        libc::kill(helper, libc::SIGKILL);
         let mut st = 0;
         while libc::waitpid(helper, &mut st, 0) < 0 && errno() == libc::EINTR {}
     }
+    std::hint::black_box(&mut stack);
+    let result = if shared.fd < 0 {
+        Err(if shared.err != 0 {
+            shared.err
+        } else {
+            libc::EPROTO
+        })
+    } else {
+        // SAFETY: setns on the fd the helper opened for us, then close it.
+        unsafe {
+            let r = if libc::setns(shared.fd, libc::CLONE_NEWNS) < 0 {
+                Err(errno())
+            } else {
+                Ok(())
+            };
+            libc::close(shared.fd);
+            r
+        }
+    };
     if result.is_ok() {
         // The helper took the pid after ours; hand it back so the command is still pid 2
         // (best effort: needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over the pid namespace).
