@@ -169,7 +169,7 @@ pub fn enter(ns: &Namespaces) -> io::Result<Entered> {
     if ns.kinds.contains(Namespace::Pid) && try_unshare(Namespace::Pid, &mut out)? {
         out.pid1 = true;
         let mount_proc = ns.mount_proc && out.created.contains(Namespace::Mount);
-        fork_pid1(mount_proc)?;
+        fork_pid1(mount_proc, ns.lock_mounts)?;
         out.proc_mounted = mount_proc;
     }
     Ok(out)
@@ -177,7 +177,7 @@ pub fn enter(ns: &Namespaces) -> io::Result<Entered> {
 
 /// Fork into the new pid namespace. Returns only in the child (pid 1); the parent becomes the
 /// waiter and exits as the child did.
-fn fork_pid1(mount_proc: bool) -> io::Result<()> {
+fn fork_pid1(mount_proc: bool, lock_mounts: bool) -> io::Result<()> {
     let pipe = |step| {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| Error::new(step, None, e).into_io())
@@ -224,14 +224,16 @@ fn fork_pid1(mount_proc: bool) -> io::Result<()> {
             if mount_proc {
                 crate::mount::mount_proc()?;
                 // Lock it, so that root inside cannot unmount it and see the host's /proc.
-                crate::child::init::lock_mounts().map_err(|e| {
-                    Error::new(
-                        "lock the mounts (nested user and mount namespace)",
-                        None,
-                        Errno::from_raw(e),
-                    )
-                    .into_io()
-                })?;
+                if lock_mounts {
+                    crate::child::init::lock_mounts().map_err(|e| {
+                        Error::new(
+                            "lock the mounts (nested user and mount namespace)",
+                            None,
+                            Errno::from_raw(e),
+                        )
+                        .into_io()
+                    })?;
+                }
             }
             crate::status::set_pid1_status_fd(status_w.into_raw_fd());
             Ok(())

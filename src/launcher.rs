@@ -436,7 +436,7 @@ pub(crate) fn encode(s: &Spec) -> Vec<u8> {
     w.opt_bytes(s.uid_map.as_deref());
     w.opt_bytes(s.gid_map.as_deref());
     w.opt_u64(s.root_propagation);
-    for b in [s.mount_proc, s.net, s.pidns] {
+    for b in [s.mount_proc, s.lock_mounts, s.net, s.pidns] {
         w.bool(b);
     }
     w.i32s(&s.join_types);
@@ -466,6 +466,7 @@ pub(crate) fn decode(buf: &[u8]) -> Option<Spec> {
         gid_map: r.opt_bytes()?,
         root_propagation: r.opt_u64()?,
         mount_proc: r.bool()?,
+        lock_mounts: r.bool()?,
         net: r.bool()?,
         pidns: r.bool()?,
         join_types: r.i32s()?,
@@ -497,6 +498,7 @@ mod tests {
             gid_map: Some(b"0 1000 1\n".to_vec()),
             root_propagation: Some(0x84000),
             mount_proc: true,
+            lock_mounts: true,
             net: false,
             pidns: true,
             join_types: vec![0, 0x4000_0000],

@@ -227,6 +227,7 @@ pub struct Namespaces {
     pub(crate) joins: Vec<Join>,
     pub(crate) propagation: Propagation,
     pub(crate) mount_proc: bool,
+    pub(crate) lock_mounts: bool,
 }
 
 impl Namespaces {
@@ -234,6 +235,7 @@ impl Namespaces {
     pub fn new() -> Self {
         Namespaces {
             mount_proc: true,
+            lock_mounts: true,
             ..Default::default()
         }
     }
@@ -321,6 +323,15 @@ impl Namespaces {
     /// (default true). `/proc` is never remounted without a new mount namespace.
     pub fn mount_proc(mut self, on: bool) -> Self {
         self.mount_proc = on;
+        self
+    }
+    /// Lock every mount after the fresh `/proc` is mounted (default true), so that root inside
+    /// cannot unmount `/proc` and see the host's `/proc` beneath it. It costs a nested user
+    /// namespace and a copy of the mount tree (about 0.2 to 0.4 ms per sandbox here): turn it
+    /// off only for trusted commands. The command stays root over its UTS, network and IPC
+    /// namespaces either way.
+    pub fn lock_mounts(mut self, on: bool) -> Self {
+        self.lock_mounts = on;
         self
     }
     /// Join the namespace at `path` (of `kind`, or of any kind with `None`) before new ones are made.

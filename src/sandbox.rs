@@ -683,6 +683,7 @@ impl Sandbox {
                     },
             ),
             mount_proc: mount_ns && kinds.contains(Namespace::Pid) && ns.mount_proc,
+            lock_mounts: ns.lock_mounts,
             net: kinds.contains(Namespace::Net),
             pidns: kinds.contains(Namespace::Pid),
             join_types: joins.iter().map(|(_, t)| *t).collect(),

@@ -156,6 +156,8 @@ pub(crate) struct Spec {
     /// Mount flags for `/` (MS_REC | MS_SLAVE or MS_PRIVATE); `None` without a mount namespace.
     pub root_propagation: Option<u64>,
     pub mount_proc: bool,
+    /// Lock the mounts after mounting `/proc` (see [`lock_mounts`]).
+    pub lock_mounts: bool,
     pub net: bool,
     pub pidns: bool,
     /// nstype of each namespace to join, in order.
@@ -607,7 +609,9 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             {
                 fail(report, Step::MountProc, errno(), 0);
             }
-            if let Err(e) = lock_mounts() {
+            if plan.spec.lock_mounts
+                && let Err(e) = lock_mounts()
+            {
                 fail(report, Step::LockMounts, e, 0);
             }
         }
