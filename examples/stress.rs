@@ -32,7 +32,8 @@
 //!   launcher excepted), live children other than the launcher, and, right after `wait()`,
 //!   any process left by the very sandbox that was waited for;
 //! - leaked fds: entries of `/proc/self/fd` after the run minus before it;
-//! - RSS growth: `VmRSS` at the end minus after a warm-up of 200 sandboxes.
+//! - RSS growth: `VmRSS` at the end minus after a warm-up of 200 sandboxes (or 3 x the
+//!   concurrency, if more: the working set grows with the concurrency).
 //!
 //! Targets: 0, 0, 0, 0 and under 5 MiB. The last line is
 //! `stress: N sandboxes, wrong statuses 0, zombies 0, leaked processes 0, leaked fds 0, rss
@@ -75,7 +76,7 @@ struct Args {
     /// No user namespace (root only): every other namespace as usual.
     #[arg(long)]
     no_userns: bool,
-    /// Sandboxes run before the RSS baseline is taken.
+    /// Sandboxes run before the RSS baseline is taken (at least 3 x the concurrency).
     #[arg(long, default_value_t = 200)]
     warmup: usize,
 }
@@ -207,11 +208,12 @@ impl Shared {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         if done * 10 / self.count != (done - 1) * 10 / self.count {
             eprintln!(
-                "stress: {:3}% ({done}/{}) in {:.1}s, wrong statuses so far {}",
+                "stress: {:3}% ({done}/{}) in {:.1}s, wrong statuses so far {}, rss {} KiB",
                 done * 100 / self.count,
                 self.count,
                 self.started.elapsed().as_secs_f64(),
-                self.wrong.load(Ordering::Relaxed)
+                self.wrong.load(Ordering::Relaxed),
+                rss_kib()
             );
         }
     }
@@ -710,7 +712,8 @@ async fn run(args: Args) -> bool {
     let fds_before = fd_count();
     let fd_list_before = fd_list();
 
-    let warmup = args.warmup.min(count);
+    // The working set grows with the concurrency, so the baseline waits for 3 rounds of it.
+    let warmup = args.warmup.max(3 * args.concurrency).min(count);
     run_range(&shared, 0..warmup, args.concurrency).await;
     let rss_warm = rss_kib();
     run_range(&shared, warmup..count, args.concurrency).await;
