@@ -1021,10 +1021,9 @@ fn target_line(name: &str, value: Option<f64>, limit: f64, le: bool, what: Strin
         Some(_) => "NOT met".into(),
     };
     let op = if le { "<=" } else { ">=" };
-    println!(
-        "  {name:<46} {:>7} {op} {limit:<5} {verdict:<12} {what}",
-        fmt_ratio(value)
-    );
+    // Three decimals, so that a figure just over the limit does not print as the limit.
+    let shown = value.map_or("-".into(), |v| format!("{v:.3}"));
+    println!("  {name:<46} {shown:>7} {op} {limit:<5} {verdict:<12} {what}");
 }
 
 fn print_targets(vs: &[Variant], rows: &[RssRow], launcher: bool) {
