@@ -141,12 +141,16 @@ impl Flags {
         }
     }
     fn namespaces(self) -> Namespaces {
+        // NSBOX_BENCH_NO_LOCK=1 measures nsbox with Namespaces::lock_mounts(false), the
+        // configuration comparable with the floor (which does not lock the mounts).
+        let lock = std::env::var_os("NSBOX_BENCH_NO_LOCK").is_none();
         let five = Namespaces::new()
             .user(true)
             .pid(true)
             .mount(true)
             .uts(true)
-            .ipc(true);
+            .ipc(true)
+            .lock_mounts(lock);
         match self {
             Flags::None => Namespaces::new(),
             Flags::Five => five,
