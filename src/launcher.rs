@@ -53,6 +53,9 @@ use crate::error::{Error, errno_of};
 struct Launcher {
     pid: Pid,
     sock: Mutex<OwnedFd>,
+    /// The largest request the socket takes in one message: the send buffer the kernel
+    /// granted (capped by net.core.wmem_max) less a margin for its own accounting.
+    max_request: usize,
 }
 
 static LAUNCHER: OnceLock<Launcher> = OnceLock::new();
@@ -95,6 +98,11 @@ pub fn start() -> io::Result<()> {
     let _ =
         nix::sys::socket::setsockopt(&ours, nix::sys::socket::sockopt::SndBuf, &(MAX_REQUEST * 2));
     let _ = nix::sys::socket::setsockopt(&theirs, nix::sys::socket::sockopt::SndBuf, &(64 * 1024));
+    // SOCK_SEQPACKET refuses (EMSGSIZE) a message larger than the send buffer; the kernel caps
+    // what we asked for at net.core.wmem_max, so ask what we got.
+    let granted =
+        nix::sys::socket::getsockopt(&ours, nix::sys::socket::sockopt::SndBuf).unwrap_or(0);
+    let max_request = granted.saturating_sub(4096).min(MAX_REQUEST);
     let parent = nix::unistd::getpid();
     // SAFETY: the process is single-threaded (checked above), so the child may run any code.
     match unsafe { crate::sys::fork() } {
@@ -113,6 +121,7 @@ pub fn start() -> io::Result<()> {
             let _ = LAUNCHER.set(Launcher {
                 pid,
                 sock: Mutex::new(ours),
+                max_request,
             });
             tracing::debug!(pid = pid.as_raw(), "launcher started");
             Ok(())
@@ -135,7 +144,7 @@ pub(crate) async fn launch(
 ) -> Option<io::Result<(Pid, OwnedFd)>> {
     let launcher = LAUNCHER.get()?;
     let payload = encode(spec);
-    if payload.len() > MAX_REQUEST || fds.len() > MAX_FDS {
+    if payload.len() > launcher.max_request || fds.len() > MAX_FDS {
         // Too big for one message: the direct clone still works.
         return None;
     }

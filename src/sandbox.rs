@@ -1135,11 +1135,13 @@ impl Child {
         };
         self.inner.exited = Some(done);
         self.inner.control = None;
-        // The init has exited: its report is complete in the pipe.
+        // The init has exited: its report is complete in the pipe. Read it with read(2)
+        // itself, not tokio's try_read, which trusts a readiness cache that a cancelled wait()
+        // may have left cleared (it would see nothing and report a dead init).
         while self.command_status.is_none() {
             let mut buf = [0u8; MSG_LEN];
             let rest = MSG_LEN - self.inner.filled;
-            match self.inner.report.try_read(&mut buf[..rest]) {
+            match nix::unistd::read(self.inner.report.as_fd(), &mut buf[..rest]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     let f = self.inner.filled;

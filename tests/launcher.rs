@@ -57,6 +57,27 @@ async fn sandboxes_made_by_the_launcher_report_exact_statuses() -> Result<(), St
     Ok(())
 }
 
+async fn a_request_too_big_for_the_launcher_socket_falls_back_to_a_direct_clone()
+-> Result<(), String> {
+    // 12 arguments of 100 KiB: more than one launcher message may carry.
+    let big = "x".repeat(100 * 1024);
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", "echo $#", "sh"]);
+    for _ in 0..12 {
+        sb.arg(&big);
+    }
+    sb.stdout(Stdio::piped());
+    let out = sb.output().await.map_err(|e| e.to_string())?;
+    if !out.status.success() || out.stdout != b"12\n" {
+        return Err(format!(
+            "got {:?} {:?}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        ));
+    }
+    Ok(())
+}
+
 async fn the_init_is_the_orchestrators_own_child() -> Result<(), String> {
     let mut sb = Sandbox::new("sleep");
     sb.arg("100").namespaces(Namespaces::all());
@@ -176,6 +197,10 @@ fn main() {
         results.push((
             "sandboxes made by the launcher report exact statuses",
             sandboxes_made_by_the_launcher_report_exact_statuses().await,
+        ));
+        results.push((
+            "a request too big for the launcher socket falls back to a direct clone",
+            a_request_too_big_for_the_launcher_socket_falls_back_to_a_direct_clone().await,
         ));
         results.push((
             "the init is the orchestrator's own child",

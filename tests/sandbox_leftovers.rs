@@ -6,6 +6,7 @@ mod common_sandbox;
 
 use common_sandbox::*;
 use nsbox::{Sandbox, Stdio};
+use std::os::unix::process::ExitStatusExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_daemon_left_behind_is_killed_when_the_command_ends() {
@@ -91,6 +92,47 @@ async fn with_wait_all_the_wait_lasts_until_the_daemon_ends() {
             text.contains("daemon-done"),
             "{shape}: the daemon was killed: {text:?}"
         );
+    }
+    assert_no_zombie_children("after the sandboxes").await;
+}
+
+/// Regression (found in review): with `wait_all(true)` and no pid namespace, a kill that comes
+/// after the command's status went out (here `Child::kill`) must kill the whole tree left,
+/// grandchildren included, not only the init's direct children (whose orphans then come back
+/// to the subreaper init and would keep the wait going).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_wait_all_a_kill_after_the_command_ended_kills_the_grandchildren_too() {
+    for (shape, ns) in both_shapes() {
+        let m = marker();
+        // The daemon is a shell that waits for the command to be gone, says so, and then
+        // runs a sleep of its own (`; true` keeps sh from exec'ing it): once the command has
+        // ended, the sleep is a grandchild of the init.
+        let script = format!(
+            "c=$$; setsid sh -c 'while kill -0 '$c' 2>/dev/null; do sleep 0.01; done; \
+             echo command-gone; sleep 1000 {m}; true' & exit 3"
+        );
+        let mut sb = Sandbox::new("sh");
+        sb.args(["-c", &script])
+            .namespaces(ns)
+            .stdout(Stdio::piped())
+            .wait_all(true);
+        let mut child = sb.spawn().await.expect("spawn");
+        let mut out = child.stdout.take().unwrap();
+        read_until(&mut out, "command-gone\n", shape).await;
+        wait_for_marker(&m, shape).await;
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "{shape}: wait_all ended while the daemon ran"
+        );
+        deadline(shape, child.kill()).await.expect("kill");
+        let st = deadline(shape, child.wait()).await.expect("wait");
+        assert_eq!(
+            st.code(),
+            Some(3),
+            "{shape}: the command's own status: {st:?}"
+        );
+        let _ = st.signal();
+        assert_no_marker_left(&m, shape).await;
     }
     assert_no_zombie_children("after the sandboxes").await;
 }

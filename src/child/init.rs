@@ -46,7 +46,8 @@ pub(crate) enum Step {
 }
 
 impl Step {
-    pub(crate) fn from_u32(v: u32) -> Option<Step> {
+    /// Every step, for decoding.
+    pub(crate) const ALL: [Step; 19] = {
         use Step::*;
         [
             Fds,
@@ -67,9 +68,12 @@ impl Step {
             NoNewPrivs,
             Exec,
             Subreaper,
+            LockMounts,
         ]
-        .into_iter()
-        .find(|s| *s as u32 == v)
+    };
+
+    pub(crate) fn from_u32(v: u32) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| *s as u32 == v)
     }
 }
 
@@ -717,8 +721,11 @@ fn exec_command(plan: &Plan, err_fd: RawFd, init_pid: libc::pid_t) -> ! {
             0,
             0,
         );
-        // The init may have died before the prctl: then nobody would kill us later.
-        if libc::getppid() != init_pid {
+        // The init may have died before the prctl: then nobody would kill us later. (A parent
+        // pid of 0 means the init is outside our pid namespace, which one joined: an orphan
+        // there would get that namespace's init, never 0.)
+        let ppid = libc::getppid();
+        if ppid != init_pid && ppid != 0 {
             exit(127);
         }
     }
@@ -872,6 +879,24 @@ fn reap(cmd: libc::pid_t, status: &mut Option<i32>) -> bool {
     }
 }
 
+/// Kill everything left and exit. With a pid namespace the kernel does it when pid 1 exits
+/// (after kill(-1) from `kill_all`); without one, kill the children, whose orphans then come
+/// to us as subreaper, and wait, until none is left.
+fn finish_killing(plan: &Plan) -> ! {
+    if plan.spec.pidns {
+        exit(0);
+    }
+    loop {
+        kill_children();
+        let mut st = 0;
+        // SAFETY: blocking wait for our children.
+        let pid = unsafe { libc::waitpid(-1, &mut st, 0) };
+        if pid < 0 && errno() != libc::EINTR {
+            exit(0);
+        }
+    }
+}
+
 fn supervise(
     plan: &Plan,
     report: RawFd,
@@ -894,21 +919,13 @@ fn supervise(
             reported = true;
             if !plan.spec.wait_all || killing {
                 kill_all(plan, cmd, false);
-                if plan.spec.pidns {
-                    // The kernel kills and reaps the rest when pid 1 exits.
-                    exit(0);
-                }
-                // Without a pid namespace: kill descendants until none is left.
-                loop {
-                    kill_children();
-                    let mut st = 0;
-                    // SAFETY: blocking wait for our children.
-                    let pid = unsafe { libc::waitpid(-1, &mut st, 0) };
-                    if pid < 0 && errno() != libc::EINTR {
-                        exit(0);
-                    }
-                }
+                finish_killing(plan);
             }
+        }
+        if reported && killing {
+            // Killed (timeout, `k`, parent gone) after the command's status went out, in
+            // wait-all mode: what is left must die too, grandchildren included.
+            finish_killing(plan);
         }
         if reported && no_children {
             exit(0);
@@ -999,5 +1016,43 @@ fn drain_signals(sfd: RawFd, cmd: libc::pid_t, cmd_alive: bool) {
             // SAFETY: plain kill of our child.
             unsafe { libc::kill(cmd, sig) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_decodes_to_itself() {
+        for (i, step) in Step::ALL.into_iter().enumerate() {
+            assert_eq!(step as u32, i as u32 + 1, "steps are numbered 1.. in order");
+            assert_eq!(Step::from_u32(step as u32), Some(step));
+        }
+        assert_eq!(Step::from_u32(0), None);
+        assert_eq!(Step::from_u32(Step::ALL.len() as u32 + 1), None);
+    }
+
+    #[test]
+    fn messages_survive_encoding() {
+        for m in [
+            Msg::Error {
+                step: Step::LockMounts as u32,
+                errno: libc::ENOSPC,
+                detail: 3,
+            },
+            Msg::Execed,
+            Msg::Exited {
+                raw: 0x8b,
+                timed_out: true,
+            },
+            Msg::Exited {
+                raw: 3 << 8,
+                timed_out: false,
+            },
+        ] {
+            assert_eq!(Msg::decode(&m.encode()), Some(m));
+        }
+        assert_eq!(Msg::decode(&[0xff; MSG_LEN]), None);
     }
 }
