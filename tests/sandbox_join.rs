@@ -17,6 +17,8 @@ struct Holder {
 }
 
 impl Holder {
+    // The child is moved into the Holder, whose Drop kills and waits for it.
+    #[allow(clippy::zombie_processes)]
     fn start() -> Holder {
         let mut cmd = Command::new("unshare");
         if !is_root() {
