@@ -190,8 +190,7 @@ fn fork_pid1(mount_proc: bool, lock_mounts: bool) -> io::Result<()> {
     waited.push(libc::SIGCHLD);
     let old_mask = crate::sys::sigmask(libc::SIG_BLOCK, &waited);
     let outside = getpid();
-    // SAFETY: enter() checked that the process is single-threaded.
-    match unsafe { crate::sys::fork() } {
+    match crate::sys::fork_single_threaded() {
         Err(e) => {
             crate::sys::restore_sigmask(&old_mask);
             Err(Error::new(

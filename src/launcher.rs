@@ -104,8 +104,7 @@ pub fn start() -> io::Result<()> {
         nix::sys::socket::getsockopt(&ours, nix::sys::socket::sockopt::SndBuf).unwrap_or(0);
     let max_request = granted.saturating_sub(4096).min(MAX_REQUEST);
     let parent = nix::unistd::getpid();
-    // SAFETY: the process is single-threaded (checked above), so the child may run any code.
-    match unsafe { crate::sys::fork() } {
+    match crate::sys::fork_single_threaded() {
         Err(e) => Err(Error::new(
             "fork the launcher",
             None,
@@ -322,7 +321,7 @@ fn serve(sock: OwnedFd, parent: Pid) -> ! {
         let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
         let answer = match decode(&buf[..n]) {
             None => Err(libc::EPROTO),
-            Some(spec) => crate::sandbox::clone_init(spec, &raw, libc::CLONE_PARENT as u64)
+            Some(spec) => crate::child::clone_init(spec, &raw, libc::CLONE_PARENT as u64)
                 .map_err(|e| errno_of(&e).map_or(libc::EIO, |e| e as i32)),
         };
         drop(fds);

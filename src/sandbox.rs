@@ -61,7 +61,7 @@ use tokio::io::AsyncReadExt;
 use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
 
-use crate::child::init::{CTL_GO, CTL_KILL, CTL_SIGNAL, MSG_LEN, Msg, Plan, Spec, Step};
+use crate::child::init::{CTL_GO, CTL_KILL, CTL_SIGNAL, MSG_LEN, Msg, Spec, Step};
 use crate::error::{Error, errno_of, invalid};
 use crate::namespace::{JoinSource, Namespace, Namespaces, Propagation, join_error_for};
 use crate::sys::Rusage;
@@ -764,7 +764,8 @@ async fn start(p: Prepared) -> io::Result<Pending> {
             (pid, pidfd)
         }
         None => {
-            let (pid, pidfd) = clone_init(spec, &fds, 0).map_err(|e| clone_error(e, kinds))?;
+            let (pid, pidfd) =
+                crate::child::clone_init(spec, &fds, 0).map_err(|e| clone_error(e, kinds))?;
             tracing::debug!(pid = pid.as_raw(), "sandbox init created by a direct clone");
             (pid, pidfd)
         }
@@ -783,37 +784,6 @@ async fn start(p: Prepared) -> io::Result<Pending> {
         ends: parent_ends,
         exited: None,
     })
-}
-
-/// Clone an init from `spec` with `extra_flags` (the launcher adds CLONE_PARENT).
-pub(crate) fn clone_init(
-    spec: Spec,
-    fds: &[RawFd],
-    extra_flags: u64,
-) -> io::Result<(Pid, OwnedFd)> {
-    let flags = spec.flags | extra_flags;
-    let plan =
-        Plan::new(spec, fds).ok_or_else(|| invalid("spawn", "fd count does not match the plan"))?;
-    // Block every signal around the clone so that none of the caller's handlers can run in
-    // the child before it resets them.
-    let old = crate::sys::block_all_signals();
-    // SAFETY: the child only runs `child::init::run`, which is async-signal-safe and leaves
-    // by exec or _exit.
-    let r = unsafe { crate::sys::clone_pidfd(flags) };
-    match r {
-        Ok(crate::sys::Cloned::Child) => {
-            // SAFETY: we are the child of the clone and the plan was built for it.
-            unsafe { crate::child::init::run(&plan) }
-        }
-        Ok(crate::sys::Cloned::Parent(pid, pidfd)) => {
-            crate::sys::restore_sigmask(&old);
-            Ok((pid, pidfd))
-        }
-        Err(e) => {
-            crate::sys::restore_sigmask(&old);
-            Err(e)
-        }
-    }
 }
 
 /// The error for a failed clone, naming the namespaces and the likely culprit.

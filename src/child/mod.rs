@@ -11,7 +11,12 @@
 
 pub(crate) mod init;
 
-use std::os::fd::RawFd;
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+
+use nix::unistd::Pid;
+
+use init::{Plan, Spec};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -33,5 +38,36 @@ pub(crate) fn take_foreground_before_exec(cmd: &mut Command, tty: RawFd) {
             libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
             Ok(())
         });
+    }
+}
+
+/// Clone an init from `spec` with `extra_flags` (the launcher adds CLONE_PARENT).
+pub(crate) fn clone_init(
+    spec: Spec,
+    fds: &[RawFd],
+    extra_flags: u64,
+) -> io::Result<(Pid, OwnedFd)> {
+    let flags = spec.flags | extra_flags;
+    let plan = Plan::new(spec, fds)
+        .ok_or_else(|| crate::error::invalid("spawn", "fd count does not match the plan"))?;
+    // Block every signal around the clone so that none of the caller's handlers can run in
+    // the child before it resets them.
+    let old = crate::sys::block_all_signals();
+    // SAFETY: the child only runs `child::init::run`, which is async-signal-safe and leaves
+    // by exec or _exit.
+    let r = unsafe { crate::sys::clone_pidfd(flags) };
+    match r {
+        Ok(crate::sys::Cloned::Child) => {
+            // SAFETY: we are the child of the clone and the plan was built for it.
+            unsafe { crate::child::init::run(&plan) }
+        }
+        Ok(crate::sys::Cloned::Parent(pid, pidfd)) => {
+            crate::sys::restore_sigmask(&old);
+            Ok((pid, pidfd))
+        }
+        Err(e) => {
+            crate::sys::restore_sigmask(&old);
+            Err(e)
+        }
     }
 }

@@ -103,6 +103,16 @@ pub(crate) unsafe fn fork() -> io::Result<Fork> {
     }
 }
 
+/// fork(2) for a process that has one thread, checked first (`/proc/self/status`): then the
+/// child may run any code. Fails with EINVAL in a multi-threaded process.
+pub(crate) fn fork_single_threaded() -> io::Result<Fork> {
+    if crate::namespace::thread_count()? != 1 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: the process has a single thread (checked just above; nsbox starts none).
+    unsafe { fork() }
+}
+
 /// pidfd_open(2): a pidfd for `pid`, close-on-exec.
 pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     // SAFETY: a plain syscall with integer arguments.
