@@ -18,8 +18,12 @@ fn link(path: &str) -> String {
 
 fn main() -> ExitCode {
     let mut failed = 0;
+    let mut passed = 0;
     let mut check = |name: &str, result: Result<(), String>| match result {
-        Ok(()) => println!("test {name} ... ok"),
+        Ok(()) => {
+            println!("test {name} ... ok");
+            passed += 1;
+        }
         Err(why) => {
             println!("test {name} ... FAILED\n    {why}");
             failed += 1;
@@ -92,8 +96,9 @@ fn main() -> ExitCode {
     let _ = release.send(());
     let _ = helper.join();
     println!(
-        "\ntest result: {}. {} failed",
+        "\ntest result: {}. {} passed; {} failed",
         if failed == 0 { "ok" } else { "FAILED" },
+        passed,
         failed
     );
     if failed == 0 {
