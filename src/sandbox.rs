@@ -588,6 +588,14 @@ impl Sandbox {
         };
         let (report_r, report_w) = pipe("pipe (report)")?;
         let (control_r, control_w) = pipe("pipe (control)")?;
+        // Our end never blocks an async caller: a stuck init with a full pipe gives EAGAIN
+        // (then start_kill falls back to SIGKILL through the pidfd). The init's end stays
+        // blocking.
+        nix::fcntl::fcntl(
+            &control_w,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .map_err(|e| Error::new("fcntl O_NONBLOCK (control pipe)", None, e).into_io())?;
         let mut join_fds = Vec::new();
         let mut joins = Vec::new();
         for j in &ns.joins {
