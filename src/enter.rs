@@ -246,12 +246,24 @@ fn fork_pid1(mount_proc: bool, lock_mounts: bool) -> io::Result<()> {
 }
 
 /// The waiter's loop: never returns.
+///
+/// It waits on a signalfd (SIGCHLD and the forwarded signals, all blocked since before the
+/// fork) and on the status pipe. On the pipe, pid 1 reports two things as raw wait statuses:
+/// that its main command stopped (job control: Ctrl-Z), and, last, how the command ended.
+/// On a stop the waiter takes the terminal back and stops itself with SIGTSTP, so the shell
+/// sees a stopped job; when the shell continues it (`fg` sends SIGCONT), the waiter hands the
+/// terminal back to the inside and forwards SIGCONT, which pid 1's Supervisor passes on.
 fn wait_outside(
     child: Pid,
     status_r: std::os::fd::OwnedFd,
     ready_w: std::os::fd::OwnedFd,
     waited: &[i32],
 ) -> ! {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use std::os::fd::AsFd;
+
     let _ = setpgid(child, child);
     let tty = crate::tty::Foreground::claim();
     if let Some(t) = &tty {
@@ -259,36 +271,118 @@ fn wait_outside(
     }
     let _ = nix::unistd::write(&ready_w, b"g");
     drop(ready_w);
-    let raw_own = loop {
-        match crate::sys::sigwaitinfo(waited) {
-            Ok((libc::SIGCHLD, _)) => {
-                match nix::sys::wait::waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-                    Ok(nix::sys::wait::WaitStatus::StillAlive) => continue,
-                    Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => {
-                        break crate::status::raw_exited(code as u8);
+    let mut mask = SigSet::empty();
+    for &sig in waited {
+        if let Ok(sig) = Signal::try_from(sig) {
+            mask.add(sig);
+        }
+    }
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok();
+    let _ = nix::fcntl::fcntl(
+        &status_r,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    );
+    let mut reported: Option<i32> = None;
+    let mut pipe_open = true;
+    // Read whatever pid 1 wrote: act on stops, keep the last final status.
+    let drain = |reported: &mut Option<i32>, pipe_open: &mut bool| loop {
+        let mut buf = [0u8; 4];
+        match nix::unistd::read(&status_r, &mut buf) {
+            Ok(4) => {
+                let raw = i32::from_ne_bytes(buf);
+                if std::os::unix::process::ExitStatusExt::stopped_signal(&crate::status::from_raw(
+                    raw,
+                ))
+                .is_some()
+                {
+                    if let Some(t) = &tty {
+                        t.reclaim();
                     }
-                    Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, core)) => {
-                        break crate::status::raw_signaled(sig as i32, core);
-                    }
-                    Ok(_) => continue,
-                    Err(Errno::EINTR) => continue,
-                    Err(_) => break crate::status::raw_exited(125),
+                    // Stop like the job inside did; the shell continues us with SIGCONT.
+                    let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTSTP);
+                } else {
+                    *reported = Some(raw);
                 }
             }
-            Ok((sig, _)) => {
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::try_from(sig).ok());
+            Ok(0) => {
+                *pipe_open = false;
+                return;
             }
-            Err(_) => continue,
+            Ok(_) => {}
+            Err(Errno::EINTR) => {}
+            Err(_) => return,
         }
     };
+    let raw_own = loop {
+        // Without a signalfd (never expected), fall back to waiting for signals directly.
+        let Some(sfd) = &sfd else {
+            match crate::sys::sigwaitinfo(waited) {
+                Ok((libc::SIGCHLD, _)) => match reap_child(child) {
+                    Some(raw) => break raw,
+                    None => continue,
+                },
+                Ok((sig, _)) => {
+                    let _ = nix::sys::signal::kill(child, Signal::try_from(sig).ok());
+                }
+                Err(_) => {}
+            }
+            continue;
+        };
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if pipe_open {
+            fds.push(PollFd::new(status_r.as_fd(), PollFlags::POLLIN));
+        }
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let pipe_ready = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if pipe_ready {
+            drain(&mut reported, &mut pipe_open);
+        }
+        let mut done = None;
+        while let Ok(Some(info)) = sfd.read_signal() {
+            let sig = info.ssi_signo as i32;
+            if sig == libc::SIGCHLD {
+                if let Some(raw) = reap_child(child) {
+                    done = Some(raw);
+                }
+            } else {
+                if sig == libc::SIGCONT
+                    && let Some(t) = &tty
+                {
+                    // Continued by the shell (`fg`): the terminal goes back inside first.
+                    t.give_to(child);
+                }
+                let _ = nix::sys::signal::kill(child, Signal::try_from(sig).ok());
+            }
+        }
+        if let Some(raw) = done {
+            break raw;
+        }
+    };
+    if pipe_open {
+        drain(&mut reported, &mut pipe_open);
+    }
     if let Some(t) = tty {
         t.restore();
     }
     // The inside's own report wins: pid 1 exits with 128+n where its command died by a signal.
-    let mut buf = [0u8; 4];
-    let raw = match nix::unistd::read(&status_r, &mut buf) {
-        Ok(4) => i32::from_ne_bytes(buf),
-        _ => raw_own,
-    };
-    crate::status::exit_as_status(crate::status::from_raw(raw))
+    crate::status::exit_as_status(crate::status::from_raw(reported.unwrap_or(raw_own)))
+}
+
+/// Reap pid 1 if it has ended: its raw wait status.
+fn reap_child(child: Pid) -> Option<i32> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Some(crate::status::raw_exited(code as u8)),
+        Ok(WaitStatus::Signaled(_, sig, core)) => {
+            Some(crate::status::raw_signaled(sig as i32, core))
+        }
+        Ok(_) | Err(Errno::EINTR) => None,
+        Err(_) => Some(crate::status::raw_exited(125)),
+    }
 }

@@ -51,6 +51,18 @@ pub(crate) fn set_pid1_status_fd(fd: RawFd) {
     PID1_STATUS_FD.store(fd, Ordering::SeqCst);
 }
 
+/// Tell the process outside that the main command stopped by `sig` (job control), when this is
+/// pid 1 of a pid namespace made by [`enter()`](crate::enter()). Returns false when there is
+/// nobody to tell.
+pub(crate) fn report_stopped(sig: i32) -> bool {
+    let fd = PID1_STATUS_FD.load(Ordering::SeqCst);
+    if fd < 0 {
+        return false;
+    }
+    crate::sys::write_all_raw(fd, &(((sig & 0xff) << 8) | 0x7f).to_ne_bytes());
+    true
+}
+
 /// Exit the calling process exactly as `status` says: with the same exit code, or by the same
 /// signal (reset to its default action, unblocked), with the same core flag: without one,
 /// `RLIMIT_CORE` is set to 0 so no second core is dumped; with one, the kernel only sets the

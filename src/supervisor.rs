@@ -138,8 +138,27 @@ impl Supervisor {
             }
             tokio::select! {
                 sig = signals.next() => match sig {
-                    Some(libc::SIGCHLD) | None => {}
+                    Some(libc::SIGCHLD) => {
+                        // Job control: the command stopped (Ctrl-Z). Take the terminal back
+                        // and pass the stop outward, so the shell sees a stopped job.
+                        if let Ok(Some(stop)) = crate::sys::waitid_pidfd_stopped(pidfd.get_ref().as_fd()) {
+                            if let Some(t) = &tty {
+                                t.reclaim();
+                            }
+                            if !crate::status::report_stopped(stop) && !pid1 {
+                                // We are the outermost process: stop ourselves.
+                                let _ = kill(getpid(), Signal::SIGTSTP);
+                            }
+                        }
+                    }
+                    None => {}
                     Some(sig) => {
+                        if sig == libc::SIGCONT
+                            && let Some(t) = &tty
+                        {
+                            // Continued (`fg`): the terminal goes back to the command first.
+                            t.give_to(main);
+                        }
                         let _ = kill(main, Signal::try_from(sig).ok());
                     }
                 },

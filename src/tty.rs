@@ -43,6 +43,12 @@ impl Foreground {
         crate::sys::restore_sigmask(&old);
     }
 
+    /// Take the foreground back for the group that had it, keeping the hand-over (job control:
+    /// the job inside stopped, and may be continued).
+    pub fn reclaim(&self) {
+        self.give_to(self.original);
+    }
+
     /// Give the foreground back to the group that had it. SIGTTOU is blocked around the call,
     /// since the caller is in the background by now.
     pub fn restore(self) {

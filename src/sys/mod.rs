@@ -202,6 +202,38 @@ pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<(i
     }
 }
 
+/// waitid(2) on a pidfd with `WSTOPPED | WNOHANG` (and `WNOWAIT` not needed: a stop report is
+/// consumed once): the stopping signal if the process has stopped since last asked.
+pub fn waitid_pidfd_stopped(pidfd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+    loop {
+        // SAFETY: siginfo_t is a plain C struct for which all-zero is valid.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: the out-pointer is valid for the call; a null rusage is allowed.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_waitid,
+                libc::P_PIDFD,
+                pidfd.as_raw_fd(),
+                &mut info as *mut libc::siginfo_t,
+                libc::WSTOPPED | libc::WNOHANG,
+                std::ptr::null_mut::<libc::rusage>(),
+            )
+        };
+        if r < 0 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: after a successful waitid the pid and status fields are initialised.
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 || info.si_code != libc::CLD_STOPPED {
+            return Ok(None);
+        }
+        return Ok(Some(status));
+    }
+}
+
 /// Bring the loopback interface `lo` up with `SIOCGIFFLAGS`/`SIOCSIFFLAGS` on a datagram
 /// socket (netdevice(7)), as Bazel's linux-sandbox and nsjail do: no `ip` program.
 pub fn loopback_up() -> io::Result<()> {

@@ -268,3 +268,65 @@ pub fn skipped(test: &str, reason: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
 }
+
+/// Everything read from the master, accumulated, with a deadline on every wait.
+pub struct Screen {
+    rx: Receiver<Vec<u8>>,
+    /// All that was shown so far.
+    pub text: String,
+}
+
+impl Screen {
+    pub fn new(master: std::fs::File) -> Screen {
+        let (tx, rx) = channel();
+        let mut master = master;
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // EIO once every slave fd is closed.
+            while let Ok(n @ 1..) = master.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Screen {
+            rx,
+            text: String::new(),
+        }
+    }
+
+    /// Wait until the screen shows `want` after byte `from` of what was shown.
+    pub fn expect_after(&mut self, from: usize, want: &str) {
+        let start = Instant::now();
+        while !self.text.get(from..).is_some_and(|t| t.contains(want)) {
+            let left = DEADLINE.saturating_sub(start.elapsed());
+            match self.rx.recv_timeout(left) {
+                Ok(bytes) => self.text.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(_) => panic!(
+                    "{want:?} not shown after byte {from}; screen: {:?}",
+                    self.text
+                ),
+            }
+        }
+    }
+
+    /// Wait until the screen shows `want` (within [`DEADLINE`]).
+    pub fn expect(&mut self, want: &str) {
+        let start = Instant::now();
+        while !self.text.contains(want) {
+            let left = DEADLINE.saturating_sub(start.elapsed());
+            match self.rx.recv_timeout(left) {
+                Ok(bytes) => self.text.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "{want:?} not shown within {DEADLINE:?}; screen: {:?}",
+                        self.text
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("terminal closed before {want:?}; screen: {:?}", self.text)
+                }
+            }
+        }
+    }
+}
