@@ -157,20 +157,23 @@ fn tv(t: libc::timeval) -> std::time::Duration {
     std::time::Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
 }
 
-/// waitid(2) on a pidfd (`P_PIDFD`) with `WEXITED` (and `WNOHANG` when `nohang`), through the
-/// raw syscall so that the kernel also fills the resource usage. Returns `None` when the
-/// process has not exited yet (only with `nohang`).
-pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<(i32, Rusage)>> {
+/// The raw waitid(2) syscall on a pidfd (`P_PIDFD`), retried on EINTR. Unlike glibc's
+/// wrapper it also fills `rusage` when given. Returns the siginfo; `si_pid` is 0 when nothing
+/// matched under WNOHANG.
+fn waitid_raw(
+    pidfd: BorrowedFd<'_>,
+    options: libc::c_int,
+    rusage: Option<&mut libc::rusage>,
+) -> io::Result<libc::siginfo_t> {
+    let ru: *mut libc::rusage = match rusage {
+        Some(r) => r,
+        None => std::ptr::null_mut(),
+    };
     loop {
-        // SAFETY: siginfo_t and rusage are plain C structs for which all-zero is valid.
+        // SAFETY: siginfo_t is a plain C struct for which all-zero is valid.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        let mut options = libc::WEXITED;
-        if nohang {
-            options |= libc::WNOHANG;
-        }
-        // SAFETY: both out-pointers are valid for writes for the duration of the call.
+        // SAFETY: `info` and `ru` (or null, which the kernel accepts) are valid for writes for
+        // the duration of the call.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_waitid,
@@ -178,60 +181,50 @@ pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<(i
                 pidfd.as_raw_fd(),
                 &mut info as *mut libc::siginfo_t,
                 options,
-                &mut ru as *mut libc::rusage,
+                ru,
             )
         };
-        if r < 0 {
-            if Errno::last() == Errno::EINTR {
-                continue;
-            }
+        if r == 0 {
+            return Ok(info);
+        }
+        if Errno::last() != Errno::EINTR {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: after a successful waitid the pid and status fields are initialised.
-        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-        if pid == 0 {
-            return Ok(None);
-        }
-        let raw = crate::status::raw_from_siginfo(info.si_code, status);
-        let usage = Rusage {
-            user_time: tv(ru.ru_utime),
-            system_time: tv(ru.ru_stime),
-            max_rss_bytes: (ru.ru_maxrss.max(0) as u64) * 1024,
-        };
-        return Ok(Some((raw, usage)));
     }
 }
 
-/// waitid(2) on a pidfd with `WSTOPPED | WNOHANG` (and `WNOWAIT` not needed: a stop report is
-/// consumed once): the stopping signal if the process has stopped since last asked.
-pub fn waitid_pidfd_stopped(pidfd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
-    loop {
-        // SAFETY: siginfo_t is a plain C struct for which all-zero is valid.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: the out-pointer is valid for the call; a null rusage is allowed.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_waitid,
-                libc::P_PIDFD,
-                pidfd.as_raw_fd(),
-                &mut info as *mut libc::siginfo_t,
-                libc::WSTOPPED | libc::WNOHANG,
-                std::ptr::null_mut::<libc::rusage>(),
-            )
-        };
-        if r < 0 {
-            if Errno::last() == Errno::EINTR {
-                continue;
-            }
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: after a successful waitid the pid and status fields are initialised.
-        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-        if pid == 0 || info.si_code != libc::CLD_STOPPED {
-            return Ok(None);
-        }
-        return Ok(Some(status));
+/// waitid(2) on a pidfd (`P_PIDFD`) with `WEXITED` (and `WNOHANG` when `nohang`), through the
+/// raw syscall so that the kernel also fills the resource usage. Returns `None` when the
+/// process has not exited yet (only with `nohang`).
+pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<(i32, Rusage)>> {
+    // SAFETY: rusage is a plain C struct for which all-zero is valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let options = libc::WEXITED | if nohang { libc::WNOHANG } else { 0 };
+    let info = waitid_raw(pidfd, options, Some(&mut ru))?;
+    // SAFETY: after a successful waitid the pid and status fields are initialised.
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
     }
+    let raw = crate::status::raw_from_siginfo(info.si_code, status);
+    let usage = Rusage {
+        user_time: tv(ru.ru_utime),
+        system_time: tv(ru.ru_stime),
+        max_rss_bytes: (ru.ru_maxrss.max(0) as u64) * 1024,
+    };
+    Ok(Some((raw, usage)))
+}
+
+/// waitid(2) on a pidfd with `WSTOPPED | WNOHANG`: the stopping signal if the process has
+/// stopped since last asked (a stop report is consumed once).
+pub fn waitid_pidfd_stopped(pidfd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+    let info = waitid_raw(pidfd, libc::WSTOPPED | libc::WNOHANG, None)?;
+    // SAFETY: after a successful waitid the pid and status fields are initialised.
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 || info.si_code != libc::CLD_STOPPED {
+        return Ok(None);
+    }
+    Ok(Some(status))
 }
 
 /// Bring the loopback interface `lo` up with `SIOCGIFFLAGS`/`SIOCSIFFLAGS` on a datagram
