@@ -8,7 +8,30 @@
 //!    outside and exits as the inside did). Then it starts a tokio runtime and a
 //!    [`Supervisor`] runs the main command, reaps orphans and forwards signals.
 //! 2. **Spawn** ([`Sandbox`]): from a running multi-threaded runtime, create a child in new
-//!    namespaces under a small synchronous pid-1 init, and await its exact status.
+//!    namespaces under a small synchronous pid-1 init, and await its exact status. A large
+//!    orchestrator starts the [`launcher`] first thing in `main`, so that spawn cost does not
+//!    grow with its memory.
+//!
+//! The process trees and the protocols are described in the docs of [`enter`](mod@enter),
+//! [`supervisor`], [`sandbox`] and [`launcher`], and in `docs/ARCHITECTURE.md`.
+//!
+//! ```no_run
+//! use nsbox::{Namespaces, Sandbox, Stdio};
+//!
+//! fn main() -> std::io::Result<()> {
+//!     nsbox::launcher::start()?; // before any thread: the fork server stays small
+//!     let rt = tokio::runtime::Runtime::new()?;
+//!     rt.block_on(async {
+//!         let mut sb = Sandbox::new("sh");
+//!         sb.args(["-c", "hostname"])
+//!             .namespaces(Namespaces::all().hostname("build"))
+//!             .stdout(Stdio::piped());
+//!         let out = sb.output().await?;
+//!         assert_eq!(out.stdout, b"build\n");
+//!         Ok(())
+//!     })
+//! }
+//! ```
 //!
 //! ```no_run
 //! use nsbox::{Namespaces, Supervisor, enter, exit_as_status};
