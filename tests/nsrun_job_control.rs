@@ -31,6 +31,8 @@ fn stop_and_fg(pid_namespace: bool) {
         .stderr(Stdio::from(slave));
     let mut shell = cmd.spawn().expect("spawn an interactive bash");
     let shell_pid = Pid::from_raw(shell.id() as i32);
+    // Whatever happens below, nothing of this terminal session outlives the test.
+    let _session = SessionGuard(shell.id() as i32);
     let master = File::from(master);
     let mut typist = master.try_clone().unwrap();
     let mut screen = Screen::new(master.try_clone().unwrap());

@@ -56,6 +56,8 @@ fn ctrl_c(pid_namespace: bool) {
     let mut shell = cmd.spawn().expect("spawn setsid sh");
     // setsid(1) execs in place (the child is not a group leader): this is the shell's pid.
     let shell_pid = Pid::from_raw(shell.id() as i32);
+    // Whatever happens below, nothing of this terminal session outlives the test.
+    let _session = SessionGuard(shell.id() as i32);
     let master = File::from(master);
     let mut typist = master.try_clone().unwrap();
     let mut screen = Screen::new(master.try_clone().unwrap());

@@ -330,3 +330,46 @@ impl Screen {
         }
     }
 }
+
+/// Kills every process of a terminal session (its leader's pid is the session id) when
+/// dropped, so that a failing pty test leaves no shell or stopped job behind. By pid, from
+/// `/proc/*/stat`; a no-op when the session is already gone.
+pub struct SessionGuard(pub i32);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        for _ in 0..20 {
+            let mut found = false;
+            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let Some(pid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse::<i32>().ok())
+                else {
+                    continue;
+                };
+                let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                    continue;
+                };
+                // After "(comm)": state ppid pgrp session ...
+                let session = stat
+                    .rfind(')')
+                    .and_then(|i| stat[i + 1..].split_whitespace().nth(3))
+                    .and_then(|s| s.parse::<i32>().ok());
+                if session == Some(self.0)
+                    && !stat[stat.rfind(')').unwrap_or(0)..].starts_with(") Z")
+                {
+                    found = true;
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+            if !found {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
