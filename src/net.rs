@@ -2,15 +2,15 @@
 
 use std::io;
 
-use crate::error::{Error, errno_of};
+use crate::error::Error;
 
 /// Bring `lo` up in the current network namespace (ioctl SIOCSIFFLAGS).
 pub fn loopback_up() -> io::Result<()> {
-    crate::sys::loopback_up().map_err(|e| {
+    crate::child::init::loopback_up().map_err(|e| {
         Error::new(
             "bring loopback up (SIOCSIFFLAGS lo)",
             None,
-            errno_of(&e).unwrap_or(nix::errno::Errno::EIO),
+            nix::errno::Errno::from_raw(e),
         )
         .into_io()
     })

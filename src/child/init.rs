@@ -20,11 +20,27 @@ use std::os::fd::RawFd;
 
 use crate::signals::FORWARDED;
 
-/// The steps the child reports on failure. The parent turns them back into messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub(crate) enum Step {
-    Fds = 1,
+/// Declares [`Step`] and its list [`Step::ALL`] from one list of names, so a new step can
+/// never be missing from the decoder.
+macro_rules! steps {
+    ($first:ident, $($name:ident),* $(,)?) => {
+        /// The steps the child reports on failure. The parent turns them back into messages.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u32)]
+        pub(crate) enum Step {
+            $first = 1,
+            $($name),*
+        }
+
+        impl Step {
+            /// Every step, in order (numbered from 1), for decoding.
+            pub(crate) const ALL: &'static [Step] = &[Step::$first, $(Step::$name),*];
+        }
+    };
+}
+
+steps!(
+    Fds,
     WaitGo,
     Setgroups,
     UidMap,
@@ -43,37 +59,11 @@ pub(crate) enum Step {
     Exec,
     Subreaper,
     LockMounts,
-}
+);
 
 impl Step {
-    /// Every step, for decoding.
-    pub(crate) const ALL: [Step; 19] = {
-        use Step::*;
-        [
-            Fds,
-            WaitGo,
-            Setgroups,
-            UidMap,
-            GidMap,
-            Join,
-            MakeRoot,
-            MountProc,
-            Sethostname,
-            Setdomainname,
-            Loopback,
-            Signalfd,
-            ExecPipe,
-            Fork,
-            Chdir,
-            NoNewPrivs,
-            Exec,
-            Subreaper,
-            LockMounts,
-        ]
-    };
-
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
-        Step::ALL.into_iter().find(|s| *s as u32 == v)
+        Step::ALL.iter().copied().find(|s| *s as u32 == v)
     }
 }
 
@@ -771,7 +761,10 @@ fn exec_command(plan: &Plan, err_fd: RawFd, init_pid: libc::pid_t) -> ! {
     report_err(Step::Exec, best)
 }
 
-fn loopback_up() -> Result<(), i32> {
+/// Bring `lo` up (SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP) on a datagram socket, as
+/// Bazel's linux-sandbox and nsjail do: no `ip` program. Async-signal-safe, so the init and
+/// `enter()` share it. The error is the errno.
+pub(crate) fn loopback_up() -> Result<(), i32> {
     // SAFETY: plain socket call.
     let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if s < 0 {
@@ -1025,7 +1018,7 @@ mod tests {
 
     #[test]
     fn every_step_decodes_to_itself() {
-        for (i, step) in Step::ALL.into_iter().enumerate() {
+        for (i, &step) in Step::ALL.iter().enumerate() {
             assert_eq!(step as u32, i as u32 + 1, "steps are numbered 1.. in order");
             assert_eq!(Step::from_u32(step as u32), Some(step));
         }
