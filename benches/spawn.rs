@@ -144,8 +144,8 @@ impl Flags {
         // NSBOX_BENCH_NO_LOCK=1 measures nsbox with Namespaces::lock_mounts(false), the
         // configuration comparable with the floor (which does not lock the mounts).
         let lock = std::env::var_os("NSBOX_BENCH_NO_LOCK").is_none();
-        let five = Namespaces::new()
-            .user(true)
+        let mut five = Namespaces::new();
+        five.user(true)
             .pid(true)
             .mount(true)
             .uts(true)
@@ -154,7 +154,7 @@ impl Flags {
         match self {
             Flags::None => Namespaces::new(),
             Flags::Five => five,
-            Flags::Six => five.net(true),
+            Flags::Six => five.net(true).clone(),
         }
     }
 }

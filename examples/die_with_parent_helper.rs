@@ -18,8 +18,8 @@ use nsbox::{Namespaces, Sandbox};
 
 fn shapes() -> [Namespaces; 2] {
     [
-        Namespaces::new().user(true).mount(true).pid(true),
-        Namespaces::new().user(true).mount(true),
+        Namespaces::new().user(true).mount(true).pid(true).clone(),
+        Namespaces::new().user(true).mount(true).clone(),
     ]
 }
 

@@ -83,8 +83,8 @@ fn parse_join(s: &str) -> Result<(Namespace, PathBuf), String> {
 }
 
 fn namespaces(a: &Args) -> Namespaces {
-    let mut ns = Namespaces::new()
-        .user(a.user || a.all)
+    let mut ns = Namespaces::new();
+    ns.user(a.user || a.all)
         .pid(a.pid || a.all)
         .mount(a.mount || a.pid || a.all)
         .net(a.net || a.all)
@@ -94,13 +94,13 @@ fn namespaces(a: &Args) -> Namespaces {
         .map_group(a.map_group)
         .best_effort(a.best_effort);
     if let Some(h) = &a.hostname {
-        ns = ns.hostname(h.clone());
+        ns.hostname(h.clone());
     }
     if let Some(d) = &a.domainname {
-        ns = ns.domainname(d.clone());
+        ns.domainname(d.clone());
     }
     for (kind, path) in &a.join {
-        ns = ns.join_path(Some(*kind), path.clone());
+        ns.join_path(Some(*kind), path.clone());
     }
     ns
 }
@@ -154,7 +154,7 @@ fn main() {
             };
             // Exit through the pid-1 channel so the waiter outside exits with the same code.
             eprintln!("nsrun: {e}");
-            exit_as_status(nsbox::status::from_raw(nsbox::status::raw_exited(code)))
+            exit_as_status(std::os::unix::process::ExitStatusExt::from_raw(code << 8))
         }
     }
 }

@@ -605,9 +605,10 @@ async fn run(args: Args, actions: Vec<String>) -> i32 {
     let namespaces = if args.no_namespaces {
         None
     } else {
-        let mut ns = Namespaces::all().net(!args.net);
+        let mut ns = Namespaces::all();
+        ns.net(!args.net);
         if let Some(h) = &args.hostname {
-            ns = ns.hostname(h.clone());
+            ns.hostname(h.clone());
         }
         Some(ns)
     };

@@ -228,9 +228,9 @@ impl Shared {
         let with_pidns = (round + slot) % 3 != 2;
         match (with_pidns, self.no_userns) {
             (true, false) => Namespaces::all(),
-            (true, true) => Namespaces::all().user(false),
-            (false, false) => Namespaces::new().user(true),
-            (false, true) => Namespaces::new().mount(true),
+            (true, true) => Namespaces::all().user(false).clone(),
+            (false, false) => Namespaces::new().user(true).clone(),
+            (false, true) => Namespaces::new().mount(true).clone(),
         }
     }
 }

@@ -3,33 +3,41 @@
 //!
 //! Two ways in:
 //!
-//! 1. **Enter** ([`enter()`]): at the top of `main`, before any thread exists, the process moves
-//!    itself into new namespaces (with a pid namespace it forks: the original process waits
-//!    outside and exits as the inside did). Then it starts a tokio runtime and a
-//!    [`Supervisor`] runs the main command, reaps orphans and forwards signals.
-//! 2. **Spawn** ([`Sandbox`]): from a running multi-threaded runtime, create a child in new
+//! 1. **Spawn** ([`Sandbox`]): from a running multi-threaded runtime, create a child in new
 //!    namespaces under a small synchronous pid-1 init, and await its exact status. A large
 //!    orchestrator starts the [`launcher`] first thing in `main`, so that spawn cost does not
 //!    grow with its memory.
+//! 2. **Enter** ([`enter()`]): at the top of `main`, before any thread exists, the process moves
+//!    itself into new namespaces (with a pid namespace it forks: the original process waits
+//!    outside and exits as the inside did). Then it starts a tokio runtime and a
+//!    [`Supervisor`] runs the main command, reaps orphans and forwards signals.
 //!
-//! The process trees and the protocols are described in the docs of [`enter`](mod@enter),
-//! [`supervisor`], [`sandbox`] and [`launcher`], and in `docs/ARCHITECTURE.md`.
+//! Both modes run the same setup steps (id maps, mounts, hostname, loopback, joins), and a
+//! failure of any step is an [`Error`] naming its [`Step`], path, errno and a hint. The
+//! process trees and the protocols are described in the docs of [`Sandbox`], [`launcher`],
+//! [`enter`](mod@enter) and [`supervisor`], and in `docs/ARCHITECTURE.md`.
+//!
+//! `#[tokio::main]` starts its worker threads before `main`'s body runs, and the launcher
+//! must be forked while the process has one thread: start it in a plain `fn main`, then run
+//! the async part.
 //!
 //! ```no_run
 //! use nsbox::{Namespaces, Sandbox, Stdio};
 //!
 //! fn main() -> std::io::Result<()> {
 //!     nsbox::launcher::start()?; // before any thread: the fork server stays small
-//!     let rt = tokio::runtime::Runtime::new()?;
-//!     rt.block_on(async {
-//!         let mut sb = Sandbox::new("sh");
-//!         sb.args(["-c", "hostname"])
-//!             .namespaces(Namespaces::all().hostname("build"))
-//!             .stdout(Stdio::piped());
-//!         let out = sb.output().await?;
-//!         assert_eq!(out.stdout, b"build\n");
-//!         Ok(())
-//!     })
+//!     orchestrate()
+//! }
+//!
+//! #[tokio::main]
+//! async fn orchestrate() -> std::io::Result<()> {
+//!     let mut sb = Sandbox::new("sh");
+//!     sb.args(["-c", "hostname"])
+//!         .namespaces(Namespaces::all().hostname("build"))
+//!         .stdout(Stdio::piped());
+//!     let out = sb.output().await?;
+//!     assert_eq!(out.stdout, b"build\n");
+//!     Ok(())
 //! }
 //! ```
 //!
@@ -37,7 +45,7 @@
 //! use nsbox::{Namespaces, Supervisor, enter, exit_as_status};
 //!
 //! fn main() -> std::io::Result<()> {
-//!     let _entered = enter(&Namespaces::all().hostname("demo"))?;
+//!     let _entered = enter(Namespaces::all().hostname("demo"))?;
 //!     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //!     let mut cmd = std::process::Command::new("sh");
 //!     cmd.args(["-c", "hostname; echo $$"]);
@@ -52,32 +60,38 @@
 mod child;
 pub mod enter;
 mod error;
-pub mod idmap;
-pub mod launcher;
-pub mod mount;
-mod namespace;
-pub mod net;
-pub mod sandbox;
+mod exit;
+mod ns;
+mod proto;
 mod signals;
-pub mod status;
-pub mod supervisor;
-pub mod sys;
-pub mod tty;
-pub mod uts;
+mod spawn;
+mod status;
+#[doc(hidden)]
+pub mod steps;
+mod sys;
 
+pub use enter::supervisor::{self, Supervisor};
 pub use enter::{Entered, enter};
 pub use error::Error;
-pub use namespace::{
-    Join, JoinSource, Namespace, NamespaceSet, Namespaces, Propagation, UTS_NAME_MAX, setns_fd,
-    setns_path, setns_pidfd, thread_count, unshare,
-};
-pub use sandbox::{
-    Child, ChildStderr, ChildStdin, ChildStdout, NewIdMaps, Sandbox, SetupContext, SetupHook, Stdio,
+pub use exit::exit_as_status;
+pub use ns::{
+    Namespace, NamespaceSet, Namespaces, Propagation, UTS_NAME_MAX, setns_fd, setns_path,
+    setns_pidfd, thread_count, unshare,
 };
 pub use signals::{FORWARDED, is_forwarded};
-pub use status::exit_as_status;
-pub use supervisor::{ExitPolicy, Supervisor};
-pub use sys::Rusage;
+pub use spawn::launcher;
+pub use spawn::{
+    Child, ChildStderr, ChildStdin, ChildStdout, IdMap, NewIdMaps, Rusage, Sandbox, SetupContext,
+    SetupHook, Stdio,
+};
+pub use steps::Step;
+
+/// Make every later spawn use the clone(2) + pidfd_open(2) fallback, as on a kernel without
+/// clone3. For tests of that path only; not part of the API.
+#[doc(hidden)]
+pub fn force_clone3_fallback() {
+    sys::force_clone3_fallback();
+}
 
 /// The README's code blocks, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

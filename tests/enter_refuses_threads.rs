@@ -46,14 +46,18 @@ fn main() -> ExitCode {
                     "expected 2 threads, /proc/self/status says {threads}"
                 ));
             }
-            let ns = Namespaces::new().user(true).net(true);
+            let mut ns = Namespaces::new();
+            ns.user(true).net(true);
             let err = match enter(&ns) {
                 Ok(e) => return Err(format!("enter() succeeded in a threaded process: {e:?}")),
                 Err(e) => e,
             };
             let text = err.to_string();
-            if err.kind() != ErrorKind::InvalidInput {
-                return Err(format!("kind {:?}, want InvalidInput: {text}", err.kind()));
+            if err.kind() == ErrorKind::InvalidInput {
+                return Err(format!(
+                    "kind {:?}: a threaded caller is not bad input: {text}",
+                    err.kind()
+                ));
             }
             for want in ["enter", "2 threads", "single-threaded", "hint:"] {
                 if !text.contains(want) {
@@ -61,7 +65,7 @@ fn main() -> ExitCode {
                 }
             }
             let inner = nsbox::Error::from_io(&err).ok_or("not an nsbox::Error inside")?;
-            if inner.step() != "enter" || inner.errno().is_some() {
+            if inner.step() != nsbox::Step::Threads || inner.errno().is_some() {
                 return Err(format!("step {:?} errno {:?}", inner.step(), inner.errno()));
             }
             Ok(())
@@ -70,7 +74,7 @@ fn main() -> ExitCode {
 
     check(
         "best_effort_does_not_turn_the_refusal_into_a_skip",
-        match enter(&Namespaces::new().user(true).best_effort(true)) {
+        match enter(Namespaces::new().user(true).best_effort(true)) {
             Ok(e) => Err(format!("enter() succeeded: {e:?}")),
             Err(e) if e.to_string().contains("single-threaded") => Ok(()),
             Err(e) => Err(format!("unexpected error: {e}")),

@@ -18,7 +18,8 @@ use nsbox::{Namespaces, Supervisor, enter, exit_as_status};
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn child(go: PathBuf) -> ! {
-    let ns = Namespaces::new().user(true).mount(true).pid(true);
+    let mut ns = Namespaces::new();
+    ns.user(true).mount(true).pid(true);
     if let Err(e) = enter(&ns) {
         eprintln!("child: enter: {e}");
         std::process::exit(125);

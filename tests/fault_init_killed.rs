@@ -32,7 +32,7 @@ fn assert_init_died(what: &str, r: io::Result<std::process::ExitStatus>) {
         assert!(text.contains(w), "{what}: error lacks {w:?}: {text}");
     }
     let inner = nsbox::Error::from_io(&err).unwrap_or_else(|| panic!("{what}: not an nsbox error"));
-    assert_eq!(inner.step(), "wait", "{what}: {text}");
+    assert_eq!(inner.step(), nsbox::Step::Wait, "{what}: {text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

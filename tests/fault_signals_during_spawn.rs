@@ -129,7 +129,24 @@ struct SignalInit {
 impl SetupHook for SignalInit {
     async fn setup(&self, ctx: &SetupContext<'_>) -> io::Result<()> {
         match self.via {
-            Via::Pidfd => nsbox::sys::pidfd_send_signal(ctx.pidfd, self.sig),
+            Via::Pidfd => {
+                // SAFETY: a plain syscall on a pidfd the context lends us; a null siginfo
+                // means "as kill(2) would".
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        std::os::fd::AsRawFd::as_raw_fd(&ctx.pidfd),
+                        self.sig,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+                if r < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
+            }
             Via::Kill => kill(
                 Pid::from_raw(ctx.pid as i32),
                 Signal::try_from(self.sig).map_err(io::Error::from)?,

@@ -102,7 +102,7 @@ async fn a_sandbox_with_its_own_network_namespace_cannot_reach_the_hosts_loopbac
         sb
     };
     // Control: without a network namespace the probe does connect, and the host accepts it.
-    let out = run("no netns", probe(Namespaces::new().user(true))).await;
+    let out = run("no netns", probe(Namespaces::new().user(true).clone())).await;
     assert_eq!(out.stdout, "connected\n", "control: {}", out.stderr);
     deadline("accept the control connection", async {
         loop {
@@ -140,7 +140,7 @@ async fn a_sandboxed_command_cannot_change_the_hosts_hostname() {
     // With a UTS namespace: the command's sethostname changes only its own.
     let out = sh(
         "uts",
-        all().hostname("nsbox-iso-set"),
+        all().hostname("nsbox-iso-set").clone(),
         "hostname nsbox-iso-changed && cat /proc/sys/kernel/hostname",
         &[],
     )
@@ -153,7 +153,7 @@ async fn a_sandboxed_command_cannot_change_the_hosts_hostname() {
     // success would be caught without changing anything.
     let out = sh(
         "no uts",
-        Namespaces::new().user(true),
+        Namespaces::new().user(true).clone(),
         "hostname \"$1\"",
         &[before.trim_end()],
     )
@@ -210,7 +210,7 @@ async fn a_sandboxed_command_cannot_mount_or_unmount_anything_visible_on_the_hos
     if is_root() {
         // Without a user namespace the host's mounts are not locked inside: the unmount
         // succeeds there, and only propagation (/ made rslave) keeps the host intact.
-        shapes.push(("no user namespace", Namespaces::new().mount(true)));
+        shapes.push(("no user namespace", Namespaces::new().mount(true).clone()));
     }
     for (shape, ns) in shapes {
         let out = sh(shape, ns, script, &[&inside, &host]).await;
@@ -482,7 +482,7 @@ async fn without_the_mount_lock_unmounting_proc_reveals_the_hosts_proc() {
     let me = std::process::id().to_string();
     let out = sh(
         "umount /proc, unlocked",
-        all().lock_mounts(false),
+        all().lock_mounts(false).clone(),
         "umount /proc 2>/dev/null || umount -l /proc; [ -e /proc/$1 ] && echo visible || echo hidden",
         &[&me],
     )

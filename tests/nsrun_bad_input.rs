@@ -107,7 +107,7 @@ fn a_hostname_with_a_nul_is_refused_naming_sethostname() {
         (nsbox::Namespaces::new().hostname("a\0b"), "sethostname"),
         (nsbox::Namespaces::new().domainname("a\0b"), "setdomainname"),
     ] {
-        let err = nsbox::enter(&ns).expect_err("a NUL in a UTS name must be refused");
+        let err = nsbox::enter(ns).expect_err("a NUL in a UTS name must be refused");
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
         let text = err.to_string();
         assert!(text.starts_with(step) && text.contains("NUL"), "{text}");

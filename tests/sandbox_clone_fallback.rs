@@ -7,7 +7,7 @@ use nsbox::{Namespaces, Sandbox, Stdio};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandboxes_made_with_the_clone_fallback_report_exact_statuses() {
-    nsbox::sys::force_clone3_fallback();
+    nsbox::force_clone3_fallback();
     let mut sb = Sandbox::new("sh");
     sb.args(["-c", "echo $$ $(hostname); exit 9"])
         .namespaces(Namespaces::all().hostname("fallback"))

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common_sandbox::*;
-use nsbox::idmap::IdMap;
+use nsbox::IdMap;
 use nsbox::{NewIdMaps, Sandbox, SetupContext, SetupHook, Stdio};
 
 /// A hook that records the init's pid, checks what the brief promises about the moment it

@@ -66,9 +66,9 @@ async fn a_joined_pid_namespace_holds_the_command() {
     let mut ns = Namespaces::new();
     if !is_root() {
         // Joining the holder's pid namespace needs CAP_SYS_ADMIN in its user namespace.
-        ns = ns.join_path(Some(Namespace::User), ns_file("user"));
+        ns.join_path(Some(Namespace::User), ns_file("user"));
     }
-    ns = ns.join_path(Some(Namespace::Pid), ns_file("pid"));
+    ns.join_path(Some(Namespace::Pid), ns_file("pid"));
     let mut sb = Sandbox::new("sh");
     sb.args(["-c", "readlink /proc/self/ns/pid; echo pid $$"])
         .namespaces(ns)

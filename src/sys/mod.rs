@@ -1,165 +1,63 @@
-//! Thin wrappers, one per system call that nix does not cover the way nsbox needs.
+//! The syscall layer: one thin wrapper per system call that neither nix nor rustix offers
+//! the way nsbox needs it, named after the call and linked to its man page.
 //!
-//! Every `unsafe` block of the parent side lives here (the child side lives in
-//! `src/child/`). Each wrapper is named after its syscall and links its man page.
+//! This is the bottom layer: it imports nothing from the rest of the crate, and holds no
+//! policy. With `src/child/`, it is the only place with `unsafe` code; every block carries a
+//! SAFETY comment. The wrappers marked async-signal-safe make one or two raw system calls and
+//! touch no allocator or lock, so the child side may call them after a clone.
 
-use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::{io, time::Duration};
 
-use nix::errno::Errno;
-use nix::unistd::Pid;
-
-/// `_exit`-free process exit for the parent side: flushes nothing more, runs atexit handlers.
-pub(crate) fn exit_now(code: i32) -> ! {
-    std::process::exit(code)
+/// The calling thread's errno. Async-signal-safe.
+pub(crate) fn errno() -> i32 {
+    // SAFETY: __errno_location returns this thread's errno slot, valid for reads.
+    unsafe { *libc::__errno_location() }
 }
 
-/// Write all of `buf` to `fd`, retrying on EINTR; errors are ignored (used on the way out).
-pub(crate) fn write_all_raw(fd: RawFd, mut buf: &[u8]) {
-    while !buf.is_empty() {
-        // SAFETY: `buf` is a valid slice for reads of `buf.len()` bytes; a bad fd only
-        // makes write(2) fail with EBADF.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n < 0 {
-            if Errno::last() == Errno::EINTR {
-                continue;
-            }
-            return;
-        }
-        buf = &buf[n as usize..];
+/// `-1` and errno to an error, anything else to the value (std's `cvt`).
+fn cvt(r: libc::c_long) -> Result<libc::c_long, i32> {
+    if r < 0 { Err(errno()) } else { Ok(r) }
+}
+
+/// The raw wait status (the `int` of wait(2)) from waitid(2)'s `si_code` and `si_status`.
+pub(crate) fn raw_status_from_siginfo(code: i32, status: i32) -> i32 {
+    match code {
+        libc::CLD_EXITED => (status & 0xff) << 8,
+        libc::CLD_KILLED => status & 0x7f,
+        libc::CLD_DUMPED => (status & 0x7f) | 0x80,
+        // Stopped/continued do not end a process; keep a recognizable encoding.
+        libc::CLD_STOPPED | libc::CLD_TRAPPED => ((status & 0xff) << 8) | 0x7f,
+        _ => 0xffff,
     }
 }
 
-/// Die by `sig`: reset it to SIG_DFL, unblock it and send it to the calling thread. Returns
-/// only if the signal did not kill (pid 1, or a signal whose default action is not to
-/// terminate).
-///
-/// With `core_dumped` false, RLIMIT_CORE is set to 0 so no core is written (and the wait
-/// status has no core flag). With `core_dumped` true the caller's wait status must carry the
-/// core flag, which the kernel sets only when a dump succeeds: the soft RLIMIT_CORE is set to
-/// one page (the smallest dump the kernel writes; a truncated dump still sets the flag, and a
-/// `|pipe` core_pattern ignores the limit), and the process first moves into a fresh directory
-/// `$TMPDIR/nsbox-core.PID`, so a pattern such as `core` never overwrites the core file the
-/// program itself left in the working directory. If that directory cannot be made, no core is
-/// written and the flag is lost rather than the program's core.
-pub(crate) fn die_by_signal(sig: i32, core_dumped: bool) {
-    let dump = core_dumped && enter_core_dir();
-    // SAFETY: plain syscalls on process state; every pointer passed is to a local that lives
-    // across the call.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = libc::SIG_DFL;
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(sig, &sa, std::ptr::null_mut());
-        let mut rl = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if dump {
-            libc::getrlimit(libc::RLIMIT_CORE, &mut rl);
-            let page = libc::sysconf(libc::_SC_PAGESIZE).max(4096) as libc::rlim_t;
-            rl.rlim_cur = rl.rlim_max.min(page);
-        }
-        libc::setrlimit(libc::RLIMIT_CORE, &rl);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::raise(sig);
-        // A process-directed copy in case another thread would take it.
-        libc::kill(libc::getpid(), sig);
-    }
-    // Give a pending fatal signal the chance to be acted on.
-    std::thread::sleep(std::time::Duration::from_millis(50));
-}
-
-/// Make `$TMPDIR/nsbox-core.PID` (mode 0700) and move into it; false if that fails.
-fn enter_core_dir() -> bool {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = std::env::temp_dir().join(format!("nsbox-core.{}", std::process::id()));
-    std::fs::DirBuilder::new().mode(0o700).create(&dir).is_ok()
-        && std::env::set_current_dir(&dir).is_ok()
-}
-
-/// Result of [`fork`].
-pub(crate) enum Fork {
-    Parent(Pid),
-    Child,
-}
-
-/// fork(2).
-///
-/// # Safety
-///
-/// The calling process must be single-threaded (the child may then run any code), or the
-/// child must only run async-signal-safe code until it execs or exits.
-pub(crate) unsafe fn fork() -> io::Result<Fork> {
-    // SAFETY: the caller upholds the single-thread rule above.
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => Ok(Fork::Child),
-        pid => Ok(Fork::Parent(Pid::from_raw(pid))),
-    }
-}
-
-/// fork(2) for a process that has one thread, checked first (`/proc/self/status`): then the
-/// child may run any code. Fails with EINVAL in a multi-threaded process.
-pub(crate) fn fork_single_threaded() -> io::Result<Fork> {
-    if crate::namespace::thread_count()? != 1 {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    // SAFETY: the process has a single thread (checked just above; nsbox starts none).
-    unsafe { fork() }
-}
-
-/// pidfd_open(2): a pidfd for `pid`, close-on-exec.
-pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
-    // SAFETY: a plain syscall with integer arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// pidfd_send_signal(2): send `sig` to the process behind `pidfd`.
-pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
-    // SAFETY: a plain syscall; a null siginfo means "as kill(2) would".
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Resource usage of a reaped process (and the descendants it waited for).
+/// What [`waitid_pidfd`] learned about a process that ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Rusage {
-    /// User CPU time.
-    pub user_time: std::time::Duration,
-    /// System CPU time.
-    pub system_time: std::time::Duration,
-    /// Maximum resident set size, in bytes.
+pub(crate) struct Exited {
+    /// Its raw wait status.
+    pub raw: i32,
+    /// User CPU time of the process and the children it waited for.
+    pub user_time: Duration,
+    /// System CPU time, likewise.
+    pub system_time: Duration,
+    /// The largest resident set size among them, in bytes.
     pub max_rss_bytes: u64,
 }
 
-fn tv(t: libc::timeval) -> std::time::Duration {
-    std::time::Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
+fn duration(t: libc::timeval) -> Duration {
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        (t.tv_usec.clamp(0, 999_999) as u32) * 1000,
+    )
 }
 
-/// The raw waitid(2) syscall on a pidfd (`P_PIDFD`), retried on EINTR. Unlike glibc's
-/// wrapper it also fills `rusage` when given. Returns the siginfo; `si_pid` is 0 when nothing
-/// matched under WNOHANG.
+/// [waitid(2)] on a pidfd (`P_PIDFD`) through the raw syscall, which (unlike glibc's wrapper
+/// and nix's) also fills the resource usage; retried on EINTR. `si_pid` is 0 in the returned
+/// siginfo when nothing matched under WNOHANG.
+///
+/// [waitid(2)]: https://man7.org/linux/man-pages/man2/waitid.2.html
 fn waitid_raw(
     pidfd: BorrowedFd<'_>,
     options: libc::c_int,
@@ -170,8 +68,7 @@ fn waitid_raw(
         None => std::ptr::null_mut(),
     };
     loop {
-        // SAFETY: siginfo_t is a plain C struct for which all-zero is valid.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
         // SAFETY: `info` and `ru` (or null, which the kernel accepts) are valid for writes for
         // the duration of the call.
         let r = unsafe {
@@ -179,45 +76,46 @@ fn waitid_raw(
                 libc::SYS_waitid,
                 libc::P_PIDFD,
                 pidfd.as_raw_fd(),
-                &mut info as *mut libc::siginfo_t,
+                info.as_mut_ptr(),
                 options,
                 ru,
             )
         };
-        if r == 0 {
-            return Ok(info);
-        }
-        if Errno::last() != Errno::EINTR {
-            return Err(io::Error::last_os_error());
+        match cvt(r) {
+            // SAFETY: zero-initialised and then filled by the kernel: a valid siginfo_t.
+            Ok(_) => return Ok(unsafe { info.assume_init() }),
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(io::Error::from_raw_os_error(e)),
         }
     }
 }
 
-/// waitid(2) on a pidfd (`P_PIDFD`) with `WEXITED` (and `WNOHANG` when `nohang`), through the
-/// raw syscall so that the kernel also fills the resource usage. Returns `None` when the
-/// process has not exited yet (only with `nohang`).
-pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<(i32, Rusage)>> {
-    // SAFETY: rusage is a plain C struct for which all-zero is valid.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+/// waitid(2) on a pidfd with `WEXITED` (and `WNOHANG` when `nohang`): reaps the process and
+/// returns its raw status and resource usage; `None` when it has not exited (only with
+/// `nohang`).
+pub(crate) fn waitid_pidfd(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<Exited>> {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     let options = libc::WEXITED | if nohang { libc::WNOHANG } else { 0 };
-    let info = waitid_raw(pidfd, options, Some(&mut ru))?;
+    // SAFETY: all-zero is a valid rusage (plain integers).
+    let info = waitid_raw(pidfd, options, Some(unsafe { ru.assume_init_mut() }))?;
     // SAFETY: after a successful waitid the pid and status fields are initialised.
     let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
     if pid == 0 {
         return Ok(None);
     }
-    let raw = crate::status::raw_from_siginfo(info.si_code, status);
-    let usage = Rusage {
-        user_time: tv(ru.ru_utime),
-        system_time: tv(ru.ru_stime),
+    // SAFETY: zero-initialised, then filled by the kernel.
+    let ru = unsafe { ru.assume_init() };
+    Ok(Some(Exited {
+        raw: raw_status_from_siginfo(info.si_code, status),
+        user_time: duration(ru.ru_utime),
+        system_time: duration(ru.ru_stime),
         max_rss_bytes: (ru.ru_maxrss.max(0) as u64) * 1024,
-    };
-    Ok(Some((raw, usage)))
+    }))
 }
 
 /// waitid(2) on a pidfd with `WSTOPPED | WNOHANG`: the stopping signal if the process has
 /// stopped since last asked (a stop report is consumed once).
-pub fn waitid_pidfd_stopped(pidfd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+pub(crate) fn waitid_pidfd_stopped(pidfd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
     let info = waitid_raw(pidfd, libc::WSTOPPED | libc::WNOHANG, None)?;
     // SAFETY: after a successful waitid the pid and status fields are initialised.
     let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
@@ -227,136 +125,34 @@ pub fn waitid_pidfd_stopped(pidfd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
     Ok(Some(status))
 }
 
-/// Whether clone3(2) works here: 0 unknown, 1 yes, 2 no. Probed once (ENOSYS is permanent).
-/// Used by the spawn mode (`Sandbox`), which is merged separately.
-static CLONE3: AtomicU8 = AtomicU8::new(0);
-
-pub(crate) fn clone3_known_missing() -> bool {
-    CLONE3.load(Ordering::Relaxed) == 2
-}
-
-/// Make every later spawn use the clone(2) + pidfd_open(2) fallback, as on a kernel without
-/// clone3. For tests of the fallback path only.
-#[doc(hidden)]
-pub fn force_clone3_fallback() {
-    note_clone3_missing();
-}
-
-pub(crate) fn note_clone3_missing() {
-    CLONE3.store(2, Ordering::Relaxed);
-}
-
-pub(crate) fn note_clone3_works() {
-    CLONE3.store(1, Ordering::Relaxed);
-}
-
-/// setdomainname(2).
-pub(crate) fn setdomainname(name: &[u8]) -> Result<(), Errno> {
-    // SAFETY: the pointer and length describe `name`, valid for the call.
-    let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
-    if r < 0 { Err(Errno::last()) } else { Ok(()) }
-}
-
-/// Block (`how = SIG_BLOCK`), unblock or set the calling thread's signal mask to `sigs`;
-/// returns the previous mask.
-pub(crate) fn sigmask(how: libc::c_int, sigs: &[i32]) -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; all pointers are to locals valid for the calls.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for &s in sigs {
-            libc::sigaddset(&mut set, s);
-        }
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::pthread_sigmask(how, &set, &mut old);
-        old
-    }
-}
-
-/// Restore a mask returned by [`sigmask`].
-pub(crate) fn restore_sigmask(old: &libc::sigset_t) {
-    // SAFETY: `old` is a valid sigset_t.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut());
-    }
-}
-
-/// sigwaitinfo(2) on `sigs` (which must be blocked): the signal number and the sender's pid.
-pub(crate) fn sigwaitinfo(sigs: &[i32]) -> io::Result<(i32, i32)> {
-    // SAFETY: sigset_t and siginfo_t are plain data; the pointers are to locals.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for &s in sigs {
-            libc::sigaddset(&mut set, s);
-        }
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let r = libc::sigwaitinfo(&set, &mut info);
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((r, info.si_pid()))
-    }
-}
-
-/// prctl(PR_SET_PDEATHSIG, sig).
-pub(crate) fn set_pdeathsig(sig: i32) -> io::Result<()> {
-    // SAFETY: a plain prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// prctl(PR_SET_CHILD_SUBREAPER, 1).
-pub(crate) fn set_child_subreaper() -> io::Result<()> {
-    // SAFETY: a plain prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// waitpid(-1, WNOHANG): `Ok(Some((pid, raw status)))` for a reaped child, `Ok(None)` when
-/// children exist but none has changed state, `Err(ECHILD)` when there are none.
-pub(crate) fn reap_any_nohang() -> Result<Option<(Pid, i32)>, Errno> {
-    reap_any(libc::WNOHANG)
-}
-
-/// waitpid(-1, 0): blocks until a child ends; `Err(ECHILD)` when there are none.
-pub(crate) fn reap_any_blocking() -> Result<Option<(Pid, i32)>, Errno> {
-    reap_any(0)
-}
-
-fn reap_any(flags: libc::c_int) -> Result<Option<(Pid, i32)>, Errno> {
+/// [waitpid(2)] for any child (`-1`), retried on EINTR: `Ok(Some((pid, raw status)))` for a
+/// reaped child, `Ok(None)` under WNOHANG when children exist but none has ended,
+/// `Err(ECHILD)` when there are none. nix's waitpid decodes the status; nsbox keeps it raw.
+/// Async-signal-safe.
+///
+/// [waitpid(2)]: https://man7.org/linux/man-pages/man2/waitpid.2.html
+pub(crate) fn waitpid_any(nohang: bool) -> Result<Option<(i32, i32)>, i32> {
+    let flags = if nohang { libc::WNOHANG } else { 0 };
     loop {
         let mut status = 0;
         // SAFETY: `status` is a valid out-pointer for the call.
         let r = unsafe { libc::waitpid(-1, &mut status, flags) };
-        match r {
-            0 => return Ok(None),
-            -1 if Errno::last() == Errno::EINTR => continue,
-            -1 => return Err(Errno::last()),
-            pid => return Ok(Some((Pid::from_raw(pid), status))),
+        match cvt(r as libc::c_long) {
+            Ok(0) => return Ok(None),
+            Ok(pid) => return Ok(Some((pid as i32, status))),
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(e),
         }
     }
 }
 
-/// Register an owned fd with tokio's reactor.
-pub(crate) fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
-    // SAFETY: the OwnedFd owns a valid open fd; AsyncFd takes ownership and nothing else can
-    // close or replace it while it is registered.
-    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-        .map_err(io::Error::from)
-}
+/// Whether clone3(2) works here: 0 unknown, 1 yes, 2 no. Probed once (ENOSYS is permanent).
+static CLONE3: AtomicU8 = AtomicU8::new(0);
 
-/// Borrow standard fd `n` (0, 1 or 2) for the life of the process. A closed standard fd only
-/// makes the calls on it fail with EBADF.
-pub(crate) fn std_fd(n: RawFd) -> BorrowedFd<'static> {
-    debug_assert!((0..=2).contains(&n));
-    // SAFETY: fds 0..=2 are never closed by nsbox; if the program closed one, operations on
-    // the number fail with EBADF rather than touching memory.
-    unsafe { BorrowedFd::borrow_raw(n) }
+/// Make every later clone use the clone(2) + pidfd_open(2) fallback, as on a kernel without
+/// clone3. For tests of the fallback path.
+pub(crate) fn force_clone3_fallback() {
+    CLONE3.store(2, Ordering::Relaxed);
 }
 
 /// The arguments of clone3(2) (`struct clone_args`, first version: 64 bytes).
@@ -376,22 +172,24 @@ struct CloneArgs {
 /// What [`clone_pidfd`] returned.
 pub(crate) enum Cloned {
     /// In the parent: the child's pid and a pidfd for it.
-    Parent(Pid, OwnedFd),
+    Parent(i32, OwnedFd),
     /// In the child.
     Child,
 }
 
-/// Create a child with `flags` (`CLONE_NEW*`) in fork style (no shared memory, SIGCHLD on
-/// exit) and get a pidfd for it: clone3(2) with `CLONE_PIDFD`, or, where clone3 is missing
-/// (ENOSYS, remembered), clone(2) followed by pidfd_open(2).
+/// Create a child with `flags` (`CLONE_NEW*`, `CLONE_PARENT`) in fork style (no shared
+/// memory, SIGCHLD on exit) and get a pidfd for it: [clone3(2)] with `CLONE_PIDFD`, or,
+/// where clone3 is missing (ENOSYS, remembered), clone(2) followed by pidfd_open(2).
 ///
 /// # Safety
 ///
 /// In the child, only async-signal-safe code may run until exec or `_exit` (the caller may be
 /// multi-threaded). glibc's fork handlers do not run and its cached thread id is the parent's
 /// thread's: the child must not use pthread functions or `raise`.
+///
+/// [clone3(2)]: https://man7.org/linux/man-pages/man2/clone3.2.html
 pub(crate) unsafe fn clone_pidfd(flags: u64) -> io::Result<Cloned> {
-    if !clone3_known_missing() {
+    if CLONE3.load(Ordering::Relaxed) != 2 {
         let mut pidfd: libc::c_int = -1;
         let args = CloneArgs {
             flags: flags | libc::CLONE_PIDFD as u64,
@@ -414,79 +212,332 @@ pub(crate) unsafe fn clone_pidfd(flags: u64) -> io::Result<Cloned> {
                 std::mem::size_of::<CloneArgs>(),
             )
         };
-        if r == 0 {
-            return Ok(Cloned::Child);
+        match cvt(r) {
+            Ok(0) => return Ok(Cloned::Child),
+            Ok(pid) => {
+                CLONE3.store(1, Ordering::Relaxed);
+                // SAFETY: the kernel stored a new pidfd that nothing else owns.
+                let fd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+                return Ok(Cloned::Parent(pid as i32, fd));
+            }
+            Err(libc::ENOSYS) => CLONE3.store(2, Ordering::Relaxed),
+            Err(e) => return Err(io::Error::from_raw_os_error(e)),
         }
-        if r > 0 {
-            note_clone3_works();
-            // SAFETY: the kernel stored a new pidfd that nothing else owns.
-            let fd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-            return Ok(Cloned::Parent(Pid::from_raw(r as i32), fd));
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::ENOSYS) {
-            return Err(err);
-        }
-        note_clone3_missing();
     }
-    // SAFETY: clone without CLONE_VM and with a null stack behaves as fork(2).
+    match raw_fork_flags(flags as libc::c_ulong) {
+        Ok(0) => Ok(Cloned::Child),
+        Err(e) => Err(io::Error::from_raw_os_error(e)),
+        Ok(pid) => match rustix_pidfd_open(pid) {
+            Ok(fd) => Ok(Cloned::Parent(pid, fd)),
+            Err(e) => {
+                // SAFETY: plain syscalls on our own new child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                }
+                Err(e)
+            }
+        },
+    }
+}
+
+fn rustix_pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    let pid =
+        rustix::process::Pid::from_raw(pid).ok_or(io::Error::from_raw_os_error(libc::ESRCH))?;
+    Ok(rustix::process::pidfd_open(
+        pid,
+        rustix::process::PidfdFlags::empty(),
+    )?)
+}
+
+/// [clone(2)] with only `flags | SIGCHLD` and a null stack: a fork without glibc's atfork
+/// handlers (which take malloc locks that another thread of the original process may have
+/// held at the clone). Returns 0 in the child. Async-signal-safe.
+///
+/// [clone(2)]: https://man7.org/linux/man-pages/man2/clone.2.html
+pub(crate) fn raw_fork_flags(flags: libc::c_ulong) -> Result<i32, i32> {
+    // SAFETY: clone without CLONE_VM and with a null stack behaves as fork(2): the child gets
+    // a copy of the address space and returns here with 0.
     let r = unsafe {
         libc::syscall(
             libc::SYS_clone,
-            flags as libc::c_ulong | libc::SIGCHLD as libc::c_ulong,
+            flags | libc::SIGCHLD as libc::c_ulong,
             0usize,
             0usize,
             0usize,
             0usize,
         )
     };
-    match r {
-        0 => Ok(Cloned::Child),
-        r if r < 0 => Err(io::Error::last_os_error()),
-        pid => {
-            let pid = Pid::from_raw(pid as i32);
-            match pidfd_open(pid) {
-                Ok(fd) => Ok(Cloned::Parent(pid, fd)),
-                Err(e) => {
-                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-                    let _ = nix::sys::wait::waitpid(pid, None);
-                    Err(e)
-                }
-            }
+    cvt(r).map(|pid| pid as i32)
+}
+
+/// What the helper of [`open_locked_mount_ns`] hands back through the memory it shares.
+struct LockHelper {
+    fd: RawFd,
+    err: i32,
+}
+
+extern "C" fn lock_helper(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the parent's `LockHelper`; the parent is suspended until we exit.
+    let shared = unsafe { &mut *arg.cast::<LockHelper>() };
+    // SAFETY: NUL-terminated path; the fd lands in the fd table we share with the parent.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/ns/mnt".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        shared.err = errno();
+    } else {
+        shared.fd = fd;
+    }
+    0
+}
+
+/// A copy of the caller's mount namespace, owned by a new user namespace whose owner is the
+/// caller, as an open fd: a helper made with [clone(2)] `CLONE_VM | CLONE_VFORK | CLONE_FILES
+/// | CLONE_NEWUSER | CLONE_NEWNS` (as posix_spawn shares memory: no page tables are copied,
+/// and we are suspended until it exits) opens its `/proc/self/ns/mnt` into the fd table we
+/// share, and exits. Async-signal-safe; for a single-threaded caller.
+pub(crate) fn open_locked_mount_ns() -> Result<OwnedFd, i32> {
+    let mut stack = [0u8; 16 * 1024];
+    let mut shared = LockHelper { fd: -1, err: 0 };
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let flags = libc::CLONE_VM
+        | libc::CLONE_VFORK
+        | libc::CLONE_FILES
+        | libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::SIGCHLD;
+    // SAFETY: `lock_helper` runs on `stack` (16-byte aligned top) with a pointer to `shared`,
+    // both of which outlive it: CLONE_VFORK suspends us until it has exited.
+    let helper = unsafe {
+        libc::clone(
+            lock_helper,
+            top as *mut libc::c_void,
+            flags,
+            (&mut shared as *mut LockHelper).cast(),
+        )
+    };
+    if helper < 0 {
+        return Err(errno());
+    }
+    // SAFETY: reaping our own (already exited) helper.
+    unsafe { while libc::waitpid(helper, std::ptr::null_mut(), 0) < 0 && errno() == libc::EINTR {} }
+    std::hint::black_box(&mut stack);
+    if shared.fd < 0 {
+        return Err(if shared.err != 0 {
+            shared.err
+        } else {
+            libc::EPROTO
+        });
+    }
+    // SAFETY: the helper opened this fd for us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(shared.fd) })
+}
+
+/// Bring the interface `lo` up: `SIOCGIFFLAGS`, then `SIOCSIFFLAGS` with `IFF_UP |
+/// IFF_RUNNING`, on a datagram socket ([netdevice(7)]); neither nix nor rustix has these
+/// ioctls. Async-signal-safe.
+///
+/// [netdevice(7)]: https://man7.org/linux/man-pages/man7/netdevice.7.html
+pub(crate) fn loopback_up() -> Result<(), i32> {
+    // SAFETY: plain socket call.
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if s < 0 {
+        return Err(errno());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns (closed on drop).
+    let s = unsafe { OwnedFd::from_raw_fd(s) };
+    // SAFETY: ifreq is plain data; all-zero is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    req.ifr_name[0] = b'l' as libc::c_char;
+    req.ifr_name[1] = b'o' as libc::c_char;
+    // SAFETY: a valid ifreq for these ioctls; the union member read is the one just filled.
+    unsafe {
+        if libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(errno());
+        }
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        if libc::ioctl(s.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(errno());
         }
     }
+    Ok(())
 }
 
-/// Block every signal in the calling thread; returns the old mask for [`restore_sigmask`].
-pub(crate) fn block_all_signals() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; the pointers are to locals.
+/// Set `sig` to its default action ([sigaction(2)]). Async-signal-safe.
+///
+/// [sigaction(2)]: https://man7.org/linux/man-pages/man2/sigaction.2.html
+pub(crate) fn set_default_action(sig: i32) {
+    set_action(sig, libc::SIG_DFL);
+}
+
+/// Set `sig` to be ignored. Async-signal-safe.
+pub(crate) fn ignore_signal(sig: i32) {
+    set_action(sig, libc::SIG_IGN);
+}
+
+fn set_action(sig: i32, action: libc::sighandler_t) {
+    // SAFETY: an all-zero sigaction is valid; with SIG_DFL or SIG_IGN no handler code is
+    // registered. Failures (SIGKILL, reserved signals) are harmless.
     unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        old
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = action;
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
     }
 }
 
-/// Borrow a raw fd the caller knows to be open for the duration of the borrow.
+/// Borrow a raw fd the caller knows to be open for the duration of the borrow (a standard
+/// stream, or an fd a plan laid out). A closed number only makes calls on it fail with EBADF.
 pub(crate) fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
-    // SAFETY: callers pass fds they hold open (owned elsewhere) for the borrow's use.
+    // SAFETY: callers pass fds they hold open for the borrow's use; fd numbers carry no
+    // memory safety, a stale one only makes the syscalls fail with EBADF.
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
-/// Take ownership of a raw fd just returned by the kernel (dup, SCM_RIGHTS).
+/// Take ownership of a raw fd just returned by the kernel (SCM_RIGHTS, a helper's open).
 pub(crate) fn own_fd(fd: RawFd) -> OwnedFd {
     // SAFETY: callers pass a new fd that nothing else owns.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-/// Set `sig` to SIG_IGN.
-pub(crate) fn ignore_signal(sig: i32) {
-    // SAFETY: an all-zero sigaction with SIG_IGN is valid.
+/// Register an owned fd with tokio's reactor for readability.
+pub(crate) fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: the OwnedFd owns a valid open fd; AsyncFd takes ownership and nothing else can
+    // close or replace it while it is registered.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(io::Error::from)
+}
+
+/// [_exit(2)]: leave now, running no user-space cleanup. Async-signal-safe.
+///
+/// [_exit(2)]: https://man7.org/linux/man-pages/man2/_exit.2.html
+pub(crate) fn exit_immediately(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no user-space state.
+    unsafe { libc::_exit(code) }
+}
+
+/// The C-layout signal set of `sigs` (a sigset_t filled with sigaddset).
+pub(crate) fn sigset(sigs: &[i32], all: bool) -> libc::sigset_t {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: `set` is valid for writes; sigemptyset/sigfillset initialise it fully.
     unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = libc::SIG_IGN;
-        libc::sigaction(sig, &sa, std::ptr::null_mut());
+        if all {
+            libc::sigfillset(set.as_mut_ptr());
+        } else {
+            libc::sigemptyset(set.as_mut_ptr());
+        }
+        for &s in sigs {
+            libc::sigaddset(set.as_mut_ptr(), s);
+        }
+        set.assume_init()
     }
+}
+
+/// [sigprocmask(2)] on the calling thread (`how`: SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK) with
+/// a prepared set; returns the previous mask. Async-signal-safe (no glibc thread state).
+///
+/// [sigprocmask(2)]: https://man7.org/linux/man-pages/man2/sigprocmask.2.html
+pub(crate) fn sigprocmask(how: libc::c_int, set: &libc::sigset_t) -> libc::sigset_t {
+    let mut old = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: `set` is a valid sigset_t and `old` valid for writes.
+    unsafe {
+        libc::sigprocmask(how, set, old.as_mut_ptr());
+        old.assume_init()
+    }
+}
+
+/// [signalfd(2)] for `set` (which the caller keeps blocked), close-on-exec and non-blocking.
+/// Async-signal-safe.
+///
+/// [signalfd(2)]: https://man7.org/linux/man-pages/man2/signalfd.2.html
+pub(crate) fn signalfd(set: &libc::sigset_t) -> Result<OwnedFd, i32> {
+    // SAFETY: a valid mask; -1 asks for a new fd.
+    let fd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    Ok(own_fd(fd))
+}
+
+/// Read one `signalfd_siginfo` from a signalfd: the signal number, or `None` when nothing is
+/// pending (or on error). Async-signal-safe.
+pub(crate) fn read_signalfd(fd: BorrowedFd<'_>) -> Option<i32> {
+    let mut info = std::mem::MaybeUninit::<libc::signalfd_siginfo>::zeroed();
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: `info` is valid for writes of `size` bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), size) };
+    if n != size as isize {
+        return None;
+    }
+    // SAFETY: fully written by the kernel.
+    Some(unsafe { info.assume_init() }.ssi_signo as i32)
+}
+
+/// [close_range(2)] of `[lo, hi]`, or one close(2) at a time up to fd 65535 on kernels
+/// before 5.9. Async-signal-safe.
+///
+/// [close_range(2)]: https://man7.org/linux/man-pages/man2/close_range.2.html
+pub(crate) fn close_range(lo: u32, hi: u32) {
+    // SAFETY: closing fd numbers the caller does not use; no memory is involved.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
+    if r < 0 {
+        let mut fd = lo;
+        while fd <= hi && fd < 65536 {
+            // SAFETY: as above.
+            unsafe { libc::close(fd as RawFd) };
+            fd += 1;
+        }
+    }
+}
+
+/// [dup3(2)] `fd` onto `target` with close-on-exec when `cloexec`, else dup2(2), which
+/// leaves the new fd inherited across exec (`fd` and `target` must differ). Async-signal-safe.
+///
+/// [dup3(2)]: https://man7.org/linux/man-pages/man2/dup3.2.html
+pub(crate) fn dup_onto(fd: RawFd, target: RawFd, cloexec: bool) -> Result<(), i32> {
+    // SAFETY: duplicating fd numbers; what was at `target` is closed by the kernel, and the
+    // caller's plan says it is not needed.
+    let r = unsafe {
+        if cloexec {
+            libc::dup3(fd, target, libc::O_CLOEXEC)
+        } else {
+            libc::dup2(fd, target)
+        }
+    };
+    cvt(r as libc::c_long).map(drop)
+}
+
+/// [getcwd(2)] into `buf` (rustix's getcwd allocates): the path, or `None` when it does not
+/// fit or the directory is unreachable. Async-signal-safe.
+///
+/// [getcwd(2)]: https://man7.org/linux/man-pages/man2/getcwd.2.html
+pub(crate) fn getcwd(buf: &mut [u8]) -> Option<&std::ffi::CStr> {
+    // SAFETY: `buf` is valid for writes of its length; the raw syscall writes a
+    // NUL-terminated path and returns its length including the NUL.
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    if n <= 0 {
+        return None;
+    }
+    std::ffi::CStr::from_bytes_until_nul(buf).ok()
+}
+
+/// [unshare(2)] with `CLONE_NEW*` flags only (rustix's unshare is unsafe because of
+/// `CLONE_FILES`, which this never passes: `flags` is masked to the namespace bits).
+///
+/// [unshare(2)]: https://man7.org/linux/man-pages/man2/unshare.2.html
+pub(crate) fn unshare_namespace(flags: u32) -> Result<(), i32> {
+    let ns_bits = (libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWCGROUP) as u32;
+    // SAFETY: unshare with namespace flags only changes which namespaces this thread is in;
+    // no memory or fd table is affected.
+    let r = unsafe { libc::unshare((flags & ns_bits) as libc::c_int) };
+    cvt(r as libc::c_long).map(drop)
 }

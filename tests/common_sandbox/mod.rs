@@ -34,13 +34,13 @@ pub fn all() -> Namespaces {
 
 /// A pid namespace the caller can create: with a user and a mount namespace (a fresh /proc).
 pub fn with_pidns() -> Namespaces {
-    Namespaces::new().user(true).mount(true).pid(true)
+    Namespaces::new().user(true).mount(true).pid(true).clone()
 }
 
 /// No pid namespace (the init is a child subreaper), but a user namespace so that the
 /// sandbox is still a sandbox when unprivileged.
 pub fn without_pidns() -> Namespaces {
-    Namespaces::new().user(true).mount(true)
+    Namespaces::new().user(true).mount(true).clone()
 }
 
 /// Both process-tree shapes, named for messages.

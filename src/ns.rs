@@ -2,7 +2,8 @@
 //!
 //! ```
 //! use nsbox::{Namespace, Namespaces};
-//! let ns = Namespaces::all().hostname("build");
+//! let mut ns = Namespaces::all();
+//! ns.hostname("build");
 //! assert!(ns.kinds().contains(Namespace::Uts));
 //! assert!(ns.kinds().contains(Namespace::User));
 //! ```
@@ -15,10 +16,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use nix::errno::Errno;
-use nix::sched::CloneFlags;
-
-use crate::error::{Error, invalid};
+use crate::error::{Error, errno_of};
+use crate::steps::{Step, StepError};
 
 /// One kind of Linux namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,7 +39,7 @@ pub enum Namespace {
 }
 
 impl Namespace {
-    /// Every kind, in the order nsbox creates them (the seed's order; cgroup last).
+    /// Every kind, in the order nsbox creates them (user first, so that the others are owned by it; pid last but cgroup).
     pub const ALL: [Namespace; 7] = [
         Namespace::User,
         Namespace::Mount,
@@ -52,16 +51,25 @@ impl Namespace {
     ];
 
     /// The `CLONE_NEW*` flag of this kind.
-    pub fn clone_flag(self) -> CloneFlags {
-        match self {
-            Namespace::User => CloneFlags::CLONE_NEWUSER,
-            Namespace::Mount => CloneFlags::CLONE_NEWNS,
-            Namespace::Uts => CloneFlags::CLONE_NEWUTS,
-            Namespace::Ipc => CloneFlags::CLONE_NEWIPC,
-            Namespace::Net => CloneFlags::CLONE_NEWNET,
-            Namespace::Pid => CloneFlags::CLONE_NEWPID,
-            Namespace::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-        }
+    pub(crate) fn clone_flag(self) -> u32 {
+        (match self {
+            Namespace::User => libc::CLONE_NEWUSER,
+            Namespace::Mount => libc::CLONE_NEWNS,
+            Namespace::Uts => libc::CLONE_NEWUTS,
+            Namespace::Ipc => libc::CLONE_NEWIPC,
+            Namespace::Net => libc::CLONE_NEWNET,
+            Namespace::Pid => libc::CLONE_NEWPID,
+            Namespace::Cgroup => libc::CLONE_NEWCGROUP,
+        }) as u32
+    }
+
+    /// The sysctl file that limits how many namespaces of this kind a user may own.
+    pub(crate) fn limit_file(self) -> String {
+        let name = match self {
+            Namespace::Mount => "mnt",
+            k => k.proc_name(),
+        };
+        format!("/proc/sys/user/max_{name}_namespaces")
     }
 
     /// The name used in `/proc/PID/ns/` (`user`, `mnt`, `uts`, `ipc`, `net`, `pid`, `cgroup`).
@@ -130,6 +138,16 @@ impl NamespaceSet {
         self.0 & kind.bit() != 0
     }
 
+    /// The set as bits (one per kind, in [`Namespace::ALL`] order), for the wire.
+    pub(crate) fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// A set from [`bits`](Self::bits); `None` when a bit names no kind.
+    pub(crate) fn from_bits(bits: u8) -> Option<Self> {
+        (bits >> Namespace::ALL.len() == 0).then_some(NamespaceSet(bits))
+    }
+
     /// Whether the set is empty.
     pub fn is_empty(self) -> bool {
         self.0 == 0
@@ -143,9 +161,8 @@ impl NamespaceSet {
     }
 
     /// The union of the kinds' `CLONE_NEW*` flags.
-    pub fn clone_flags(self) -> CloneFlags {
-        self.iter()
-            .fold(CloneFlags::empty(), |acc, k| acc | k.clone_flag())
+    pub(crate) fn clone_flags(self) -> u32 {
+        self.iter().fold(0, |acc, k| acc | k.clone_flag())
     }
 }
 
@@ -194,7 +211,7 @@ pub enum Propagation {
 
 /// Where a namespace to join comes from.
 #[derive(Clone, Debug)]
-pub enum JoinSource {
+pub(crate) enum JoinSource {
     /// A namespace file: `/proc/PID/ns/net`, `/run/netns/NAME`, a bind mount of one.
     Path(PathBuf),
     /// An open namespace file descriptor.
@@ -205,18 +222,67 @@ pub enum JoinSource {
 
 /// A namespace to join before new namespaces are made.
 #[derive(Clone, Debug)]
-pub struct Join {
+pub(crate) struct Join {
     /// The expected kind; `None` accepts any kind (setns with nstype 0).
     pub kind: Option<Namespace>,
     /// Where it comes from.
     pub source: JoinSource,
 }
 
+impl Join {
+    /// The nstype argument of setns(2) for this join.
+    pub(crate) fn nstype(&self) -> u32 {
+        match &self.source {
+            JoinSource::Pidfd(_, kinds) => kinds.clone_flags(),
+            _ => self.kind.map_or(0, Namespace::clone_flag),
+        }
+    }
+
+    /// The path, for errors.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match &self.source {
+            JoinSource::Path(p) => Some(p),
+            JoinSource::Pidfd(..) => Some(Path::new("<pidfd>")),
+            JoinSource::Fd(_) => None,
+        }
+    }
+
+    /// The error of this join failing with `e` (from the init's report or from enter()).
+    pub(crate) fn error(&self, errno: i32) -> io::Error {
+        let mut e = Error::os(Step::Join, errno).with_namespace(self.kind);
+        if let Some(p) = self.path() {
+            e = e.with_path(p);
+        }
+        e.into()
+    }
+
+    /// An fd for the join: the namespace file opened, or the fd given.
+    pub(crate) fn open(&self) -> io::Result<Arc<OwnedFd>> {
+        match &self.source {
+            JoinSource::Path(p) => std::fs::File::open(p)
+                .map(|f| Arc::new(OwnedFd::from(f)))
+                .map_err(|e| self.error(errno_of(&e).unwrap_or(libc::EIO))),
+            JoinSource::Fd(fd) | JoinSource::Pidfd(fd, _) => Ok(fd.clone()),
+        }
+    }
+}
+
 /// What namespaces to create or join, and how to set them up.
 ///
-/// A builder; nothing is checked until [`enter`](crate::enter()) or a sandbox spawn uses it,
-/// and every problem comes back from there as an [`io::Error`].
-#[derive(Clone, Debug, Default)]
+/// A builder in the style of [`std::process::Command`] (and of [`Sandbox`](crate::Sandbox)):
+/// every method takes and returns `&mut Self`, so a value can be configured step by step,
+/// in a loop or under a condition, without being moved. Nothing is checked until
+/// [`enter`](crate::enter()) or a sandbox spawn uses it; every problem comes back from there
+/// as an [`io::Error`].
+///
+/// ```
+/// let mut ns = nsbox::Namespaces::new();
+/// ns.user(true).pid(true).mount(true);
+/// if std::env::var_os("OFFLINE").is_some() {
+///     ns.net(true);
+/// }
+/// ```
+#[derive(Clone, Debug)]
 pub struct Namespaces {
     pub(crate) kinds: NamespaceSet,
     pub(crate) hostname: Option<OsString>,
@@ -230,28 +296,54 @@ pub struct Namespaces {
     pub(crate) lock_mounts: bool,
 }
 
+impl Default for Namespaces {
+    fn default() -> Self {
+        Namespaces::new()
+    }
+}
+
+impl From<&Namespaces> for Namespaces {
+    fn from(ns: &Namespaces) -> Self {
+        ns.clone()
+    }
+}
+
+impl From<&mut Namespaces> for Namespaces {
+    fn from(ns: &mut Namespaces) -> Self {
+        ns.clone()
+    }
+}
+
 impl Namespaces {
     /// No namespaces at all.
     pub fn new() -> Self {
         Namespaces {
+            kinds: NamespaceSet::empty(),
+            hostname: None,
+            domainname: None,
+            uid_inside: 0,
+            gid_inside: 0,
+            best_effort: false,
+            joins: Vec::new(),
+            propagation: Propagation::Slave,
             mount_proc: true,
             lock_mounts: true,
-            ..Default::default()
         }
     }
 
-    /// user, mount, uts, ipc, net and pid: everything the seed knows.
+    /// user, mount, uts, ipc, net and pid.
     pub fn all() -> Self {
-        Namespaces::new()
-            .user(true)
+        let mut ns = Namespaces::new();
+        ns.user(true)
             .mount(true)
             .uts(true)
             .ipc(true)
             .net(true)
-            .pid(true)
+            .pid(true);
+        ns
     }
 
-    fn set(mut self, kind: Namespace, on: bool) -> Self {
+    fn set(&mut self, kind: Namespace, on: bool) -> &mut Self {
         if on {
             self.kinds.insert(kind);
         } else {
@@ -261,67 +353,68 @@ impl Namespaces {
     }
 
     /// A new user namespace; the caller's uid and gid are mapped to the inside ids (0 by default).
-    pub fn user(self, on: bool) -> Self {
+    pub fn user(&mut self, on: bool) -> &mut Self {
         self.set(Namespace::User, on)
     }
     /// A new mount namespace with `/` made recursively slave (see [`propagation`](Self::propagation)).
-    pub fn mount(self, on: bool) -> Self {
+    pub fn mount(&mut self, on: bool) -> &mut Self {
         self.set(Namespace::Mount, on)
     }
     /// A new UTS namespace.
-    pub fn uts(self, on: bool) -> Self {
+    pub fn uts(&mut self, on: bool) -> &mut Self {
         self.set(Namespace::Uts, on)
     }
     /// A new IPC namespace.
-    pub fn ipc(self, on: bool) -> Self {
+    pub fn ipc(&mut self, on: bool) -> &mut Self {
         self.set(Namespace::Ipc, on)
     }
     /// A new network namespace holding only `lo`, which is brought up.
-    pub fn net(self, on: bool) -> Self {
+    pub fn net(&mut self, on: bool) -> &mut Self {
         self.set(Namespace::Net, on)
     }
     /// A new PID namespace. With a new mount namespace too, a fresh `/proc` is mounted.
-    pub fn pid(self, on: bool) -> Self {
+    pub fn pid(&mut self, on: bool) -> &mut Self {
         self.set(Namespace::Pid, on)
     }
     /// A new cgroup namespace.
-    pub fn cgroup(self, on: bool) -> Self {
+    pub fn cgroup(&mut self, on: bool) -> &mut Self {
         self.set(Namespace::Cgroup, on)
     }
     /// Set the hostname inside; implies a UTS namespace.
-    pub fn hostname(mut self, name: impl Into<OsString>) -> Self {
+    pub fn hostname(&mut self, name: impl Into<OsString>) -> &mut Self {
         self.hostname = Some(name.into());
         self.set(Namespace::Uts, true)
     }
     /// Set the NIS domain name inside; implies a UTS namespace.
-    pub fn domainname(mut self, name: impl Into<OsString>) -> Self {
+    pub fn domainname(&mut self, name: impl Into<OsString>) -> &mut Self {
         self.domainname = Some(name.into());
         self.set(Namespace::Uts, true)
     }
     /// The uid the caller becomes inside a new user namespace (default 0).
-    pub fn map_user(mut self, inside: u32) -> Self {
+    pub fn map_user(&mut self, inside: u32) -> &mut Self {
         self.uid_inside = inside;
         self
     }
     /// The gid the caller becomes inside a new user namespace (default 0).
-    pub fn map_group(mut self, inside: u32) -> Self {
+    pub fn map_group(&mut self, inside: u32) -> &mut Self {
         self.gid_inside = inside;
         self
     }
     /// Skip the kinds this kernel lacks (EINVAL from unshare) instead of failing; the report
-    /// names them. Every other error still fails.
-    pub fn best_effort(mut self, on: bool) -> Self {
+    /// names them. Every other error still fails. (enter mode only: a sandbox's clone makes
+    /// every namespace at once.)
+    pub fn best_effort(&mut self, on: bool) -> &mut Self {
         self.best_effort = on;
         self
     }
     /// Propagation of `/` in a new mount namespace.
-    pub fn propagation(mut self, p: Propagation) -> Self {
+    pub fn propagation(&mut self, p: Propagation) -> &mut Self {
         self.propagation = p;
         self
     }
     /// Whether to mount a fresh `/proc` when both a pid and a mount namespace are new
     /// (default true). `/proc` is never remounted without a new mount namespace.
-    pub fn mount_proc(mut self, on: bool) -> Self {
+    pub fn mount_proc(&mut self, on: bool) -> &mut Self {
         self.mount_proc = on;
         self
     }
@@ -330,12 +423,12 @@ impl Namespaces {
     /// namespace and a copy of the mount tree (about 0.2 to 0.4 ms per sandbox here): turn it
     /// off only for trusted commands. The command stays root over its UTS, network and IPC
     /// namespaces either way.
-    pub fn lock_mounts(mut self, on: bool) -> Self {
+    pub fn lock_mounts(&mut self, on: bool) -> &mut Self {
         self.lock_mounts = on;
         self
     }
     /// Join the namespace at `path` (of `kind`, or of any kind with `None`) before new ones are made.
-    pub fn join_path(mut self, kind: Option<Namespace>, path: impl Into<PathBuf>) -> Self {
+    pub fn join_path(&mut self, kind: Option<Namespace>, path: impl Into<PathBuf>) -> &mut Self {
         self.joins.push(Join {
             kind,
             source: JoinSource::Path(path.into()),
@@ -343,7 +436,7 @@ impl Namespaces {
         self
     }
     /// Join the namespace behind an open fd.
-    pub fn join_fd(mut self, kind: Option<Namespace>, fd: OwnedFd) -> Self {
+    pub fn join_fd(&mut self, kind: Option<Namespace>, fd: OwnedFd) -> &mut Self {
         self.joins.push(Join {
             kind,
             source: JoinSource::Fd(Arc::new(fd)),
@@ -351,7 +444,7 @@ impl Namespaces {
         self
     }
     /// Join several namespaces of the process behind a pidfd at once.
-    pub fn join_pidfd(mut self, pidfd: OwnedFd, kinds: NamespaceSet) -> Self {
+    pub fn join_pidfd(&mut self, pidfd: OwnedFd, kinds: NamespaceSet) -> &mut Self {
         self.joins.push(Join {
             kind: None,
             source: JoinSource::Pidfd(Arc::new(pidfd), kinds),
@@ -367,8 +460,8 @@ impl Namespaces {
     /// Check what can be checked without touching the kernel.
     pub(crate) fn validate(&self) -> io::Result<()> {
         for (step, name) in [
-            ("sethostname", &self.hostname),
-            ("setdomainname", &self.domainname),
+            (Step::Sethostname, &self.hostname),
+            (Step::Setdomainname, &self.domainname),
         ] {
             if let Some(name) = name {
                 check_uts_name(step, name)?;
@@ -376,63 +469,55 @@ impl Namespaces {
         }
         Ok(())
     }
+
+    /// A fresh `/proc` is mounted when a pid and a mount namespace are both new.
+    pub(crate) fn wants_proc(&self) -> bool {
+        self.mount_proc
+            && self.kinds.contains(Namespace::Mount)
+            && self.kinds.contains(Namespace::Pid)
+    }
+
+    /// The uid_map and gid_map lines mapping the caller's own ids (read now) to the inside ids.
+    pub(crate) fn single_id_maps(&self) -> (Vec<u8>, Vec<u8>) {
+        let (uid, gid) = (rustix::process::getuid(), rustix::process::getgid());
+        (
+            format!("{} {} 1\n", self.uid_inside, uid.as_raw()).into_bytes(),
+            format!("{} {} 1\n", self.gid_inside, gid.as_raw()).into_bytes(),
+        )
+    }
 }
 
 /// The kernel's limit for a hostname or domain name (`__NEW_UTS_LEN`).
 pub const UTS_NAME_MAX: usize = 64;
 
-fn check_uts_name(step: &'static str, name: &OsStr) -> io::Result<()> {
+fn check_uts_name(step: Step, name: &OsStr) -> io::Result<()> {
     let bytes = name.as_bytes();
     if bytes.contains(&0) {
-        return Err(invalid(step, format!("{name:?} contains a NUL byte")));
+        return Err(Error::invalid(step, format!("{name:?} contains a NUL byte")).into());
     }
     if bytes.len() > UTS_NAME_MAX {
-        return Err(invalid(
+        return Err(Error::invalid(
             step,
             format!(
                 "{name:?} is {} bytes long; the kernel allows at most {UTS_NAME_MAX}",
                 bytes.len()
             ),
-        ));
+        )
+        .into());
     }
     Ok(())
 }
 
-/// The hint for a failure to create a namespace of `kind`.
-pub(crate) fn unshare_hint(kind: Namespace, errno: Errno) -> Option<String> {
-    Some(match errno {
-        Errno::EPERM if kind == Namespace::User => "user namespaces may be disabled \
-            (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces, or an \
-            AppArmor/SELinux policy such as kernel.apparmor_restrict_unprivileged_userns)"
-            .into(),
-        Errno::EPERM => format!(
-            "creating a {kind} namespace needs CAP_SYS_ADMIN: run as root, or add a user \
-             namespace (Namespaces::user / --user)"
-        ),
-        Errno::ENOSPC | Errno::EUSERS => format!(
-            "the limit of {kind} namespaces was reached: see /proc/sys/user/max_{}_namespaces",
-            match kind {
-                Namespace::Mount => "mnt",
-                k => k.proc_name(),
-            }
-        ),
-        Errno::EINVAL if kind == Namespace::User => "the process is multi-threaded \
-            (unshare(CLONE_NEWUSER) needs a single thread), or the kernel lacks user namespaces"
-            .into(),
-        Errno::EINVAL => {
-            format!("this kernel may lack {kind} namespaces (use best_effort to skip them)")
-        }
-        _ => return None,
-    })
+/// The error for creating a namespace of `kind` failing with `errno`.
+pub(crate) fn unshare_error(kind: Namespace, errno: i32) -> io::Error {
+    Error::os(Step::Unshare, errno)
+        .with_namespace(Some(kind))
+        .into()
 }
 
-/// An error for creating a namespace of `kind`.
-pub(crate) fn unshare_error(kind: Namespace, errno: Errno) -> io::Error {
-    let mut e = Error::new(format!("unshare {kind} namespace"), None, errno);
-    if let Some(h) = unshare_hint(kind, errno) {
-        e = e.with_hint(h);
-    }
-    e.into_io()
+/// unshare(2) for one kind, as a step.
+pub(crate) fn unshare_one(kind: Namespace) -> Result<(), i32> {
+    crate::sys::unshare_namespace(kind.clone_flag())
 }
 
 /// Create new namespaces of each kind in `kinds` for the calling process, one at a time in
@@ -446,95 +531,92 @@ pub(crate) fn unshare_error(kind: Namespace, errno: Errno) -> io::Error {
 /// `unshare {kind} namespace: {errno}` with a hint; see [`Error`].
 pub fn unshare(kinds: NamespaceSet) -> io::Result<()> {
     for kind in kinds.iter() {
-        nix::sched::unshare(kind.clone_flag()).map_err(|e| unshare_error(kind, e))?;
+        unshare_one(kind).map_err(|e| unshare_error(kind, e))?;
     }
     Ok(())
 }
 
-pub(crate) fn join_error_for(
-    kind: Option<Namespace>,
-    path: Option<&Path>,
-    errno: Errno,
-) -> io::Error {
-    let step = match kind {
-        Some(k) => format!("join {k} namespace"),
-        None => "join namespace".to_string(),
-    };
-    let mut e = Error::new(step, path, errno);
-    let hint = match errno {
-        Errno::EINVAL => Some(
-            "the file is not a namespace, or not of the expected kind, or the caller cannot \
-             join it (a multi-threaded process cannot join a user namespace)",
-        ),
-        Errno::EPERM => {
-            Some("joining needs CAP_SYS_ADMIN in the namespace's owning user namespace")
-        }
-        _ => None,
-    };
-    if let Some(h) = hint {
-        e = e.with_hint(h);
-    }
-    e.into_io()
+fn join_now(join: &Join, fd: BorrowedFd<'_>) -> io::Result<()> {
+    crate::steps::join::setns(fd, join.nstype(), 0).map_err(|e: StepError| join.error(e.errno))
 }
 
 /// Join the namespace behind `fd` (setns(2)). `kind` checks the namespace's kind; `None`
 /// accepts any.
 pub fn setns_fd(fd: BorrowedFd<'_>, kind: Option<Namespace>) -> io::Result<()> {
-    let flags = kind.map_or(CloneFlags::empty(), Namespace::clone_flag);
-    nix::sched::setns(fd, flags).map_err(|e| join_error_for(kind, None, e))
+    let join = Join {
+        kind,
+        source: JoinSource::Path(PathBuf::new()),
+    };
+    crate::steps::join::setns(fd, join.nstype(), 0)
+        .map_err(|e| Error::os(Step::Join, e.errno).with_namespace(kind).into())
 }
 
 /// Open the namespace file at `path` (`/proc/PID/ns/net`, `/run/netns/NAME`) and join it.
 pub fn setns_path(path: &Path, kind: Option<Namespace>) -> io::Result<()> {
-    let fd = open_namespace(path, kind)?;
-    let flags = kind.map_or(CloneFlags::empty(), Namespace::clone_flag);
-    nix::sched::setns(fd.as_fd(), flags).map_err(|e| join_error_for(kind, Some(path), e))
+    let join = Join {
+        kind,
+        source: JoinSource::Path(path.to_path_buf()),
+    };
+    let fd = join.open()?;
+    join_now(&join, fd.as_fd())
 }
 
 /// Join the `kinds` namespaces of the process behind `pidfd` at once (setns(2) with a pidfd,
 /// Linux 5.8).
 pub fn setns_pidfd(pidfd: BorrowedFd<'_>, kinds: NamespaceSet) -> io::Result<()> {
-    nix::sched::setns(pidfd, kinds.clone_flags())
-        .map_err(|e| join_error_for(None, Some(Path::new("<pidfd>")), e))
-}
-
-/// Open a namespace file for a later setns, with an error that names the path.
-pub(crate) fn open_namespace(path: &Path, kind: Option<Namespace>) -> io::Result<OwnedFd> {
-    std::fs::File::open(path).map(OwnedFd::from).map_err(|e| {
-        join_error_for(
-            kind,
-            Some(path),
-            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    })
+    crate::steps::join::setns(pidfd, kinds.clone_flags(), 0)
+        .map_err(|e| Error::os(Step::Join, e.errno).with_path("<pidfd>").into())
 }
 
 /// Join every namespace in `joins`, in order.
 pub(crate) fn join_all(joins: &[Join]) -> io::Result<()> {
     for j in joins {
-        match &j.source {
-            JoinSource::Path(p) => setns_path(p, j.kind)?,
-            JoinSource::Fd(fd) => setns_fd(fd.as_fd(), j.kind)?,
-            JoinSource::Pidfd(fd, kinds) => setns_pidfd(fd.as_fd(), *kinds)?,
-        }
+        let fd = j.open()?;
+        join_now(j, fd.as_fd())?;
     }
     Ok(())
 }
 
 /// The number of threads of the calling process, from `/proc/self/status`.
 pub fn thread_count() -> io::Result<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| {
-        crate::error::step_err(
-            "read",
-            Some(Path::new("/proc/self/status")),
-            crate::error::errno_of(&e).unwrap_or(Errno::EIO),
-        )
-    })?;
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| Error::from_std(Step::Threads, &e).with_path("/proc/self/status"))?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Threads:"))
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| invalid("read /proc/self/status", "no Threads: line"))
+        .ok_or_else(|| {
+            Error::failed(Step::Threads, io::ErrorKind::Other, "no Threads: line")
+                .with_path("/proc/self/status")
+                .into()
+        })
+}
+
+/// Refuse to go on unless the process has one thread: `what` (enter, start the launcher)
+/// forks or unshares, which needs that.
+pub(crate) fn require_single_thread(what: &str) -> io::Result<()> {
+    let threads = thread_count()?;
+    if threads > 1 {
+        return Err(Error::failed(
+            Step::Threads,
+            io::ErrorKind::Other,
+            format!(
+                "{what}: the process has {threads} threads; it needs a single-threaded process"
+            ),
+        )
+        .with_hint(Step::Threads.hint(libc::EINVAL, None).unwrap_or_default())
+        .into());
+    }
+    Ok(())
+}
+
+/// fork(2) for a process that has one thread, checked first: then the child may run any
+/// code. `what` names the caller for the error.
+pub(crate) fn fork_single_threaded(what: &str) -> io::Result<nix::unistd::ForkResult> {
+    require_single_thread(what)?;
+    // SAFETY: the process has a single thread (checked just above; nsbox starts none in
+    // between), so the child may run any code.
+    unsafe { nix::unistd::fork() }.map_err(|e| Error::os(Step::Fork, e as i32).into())
 }
 
 #[cfg(test)]
@@ -582,13 +664,5 @@ mod tests {
             assert_eq!(Namespace::from_name(&k.to_string()), Some(k));
         }
         assert_eq!(Namespace::from_name("bogus"), None);
-    }
-
-    #[test]
-    fn a_user_namespace_eperm_hint_mentions_the_sysctl() {
-        let h = unshare_hint(Namespace::User, Errno::EPERM).unwrap();
-        assert!(h.contains("max_user_namespaces"));
-        let h = unshare_hint(Namespace::Net, Errno::ENOSPC).unwrap();
-        assert!(h.contains("max_net_namespaces"));
     }
 }

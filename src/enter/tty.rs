@@ -1,8 +1,7 @@
 //! Terminal foreground hand-over and restore.
 //!
 //! A process may give the terminal's foreground to another process group only while its own
-//! group holds it; otherwise tcsetpgrp(3) stops the whole group with SIGTTOU (the seed's
-//! `_safe_tcsetpgrp`). So ownership is checked once, before the child exists ([`Foreground::claim`]),
+//! group holds it; otherwise tcsetpgrp(3) stops the whole group with SIGTTOU. So ownership is checked once, before the child exists ([`Foreground::claim`]),
 //! and both sides then set the foreground (as job-control shells do): the child before it
 //! execs, so it never touches the terminal from the background, and the parent after, so the
 //! order does not matter. On the way back the parent is in the background, so SIGTTOU is
@@ -15,7 +14,7 @@ use nix::unistd::{Pid, getpgrp, isatty, tcgetpgrp, tcsetpgrp};
 
 /// A terminal whose foreground process group is this process's group.
 #[derive(Debug)]
-pub struct Foreground {
+pub(crate) struct Foreground {
     fd: BorrowedFd<'static>,
     original: Pid,
 }
@@ -23,35 +22,36 @@ pub struct Foreground {
 impl Foreground {
     /// The first of stdin, stdout, stderr that is a terminal whose foreground group is ours;
     /// `None` when there is none (then nothing is ever changed).
-    pub fn claim() -> Option<Foreground> {
+    pub(crate) fn claim() -> Option<Foreground> {
         let original = getpgrp();
         (0..=2)
-            .map(crate::sys::std_fd)
+            .map(crate::sys::borrow_fd)
             .find(|fd| isatty(fd).unwrap_or(false) && tcgetpgrp(fd).is_ok_and(|fg| fg == original))
             .map(|fd| Foreground { fd, original })
     }
 
     /// The terminal's fd number, for the child side.
-    pub fn raw_fd(&self) -> RawFd {
+    pub(crate) fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
 
     /// Make `pgrp` the foreground group.
-    pub fn give_to(&self, pgrp: Pid) {
-        let old = crate::sys::sigmask(libc::SIG_BLOCK, &[libc::SIGTTOU]);
+    pub(crate) fn give_to(&self, pgrp: Pid) {
+        let ttou = crate::sys::sigset(&[libc::SIGTTOU], false);
+        let old = crate::sys::sigprocmask(libc::SIG_BLOCK, &ttou);
         let _ = tcsetpgrp(self.fd, pgrp);
-        crate::sys::restore_sigmask(&old);
+        crate::sys::sigprocmask(libc::SIG_SETMASK, &old);
     }
 
     /// Take the foreground back for the group that had it, keeping the hand-over (job control:
     /// the job inside stopped, and may be continued).
-    pub fn reclaim(&self) {
+    pub(crate) fn reclaim(&self) {
         self.give_to(self.original);
     }
 
     /// Give the foreground back to the group that had it. SIGTTOU is blocked around the call,
     /// since the caller is in the background by now.
-    pub fn restore(self) {
+    pub(crate) fn restore(self) {
         self.give_to(self.original);
     }
 }

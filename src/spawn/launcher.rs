@@ -1,7 +1,8 @@
 //! The launcher: a fork server that creates sandboxes for a large orchestrator.
 //!
 //! fork(2) and clone(2) copy the caller's page tables, so creating a sandbox from a process
-//! with gigabytes mapped costs tens of milliseconds (DESIGN.md, "Performance"). The launcher
+//! with gigabytes mapped costs tens of milliseconds (measured here: 36 ms at 1 GiB, 135 ms
+//! at 4 GiB, against 1.1 ms at 10 MiB; docs/PERFORMANCE.md). The launcher
 //! is forked at the top of `main`, while the process is still small and single-threaded; it
 //! then creates every sandbox's init on request, with `CLONE_PARENT`, so the init is the
 //! orchestrator's own child: the orchestrator waits on it through the pidfd the launcher sends
@@ -21,8 +22,8 @@
 //!
 //! # Protocol
 //!
-//! One `SOCK_SEQPACKET` socket pair. A request is one message: the sandbox's serialized
-//! `Spec` with its fds attached (`SCM_RIGHTS`: report pipe, control pipe, namespaces to
+//! One `SOCK_SEQPACKET` socket pair. A request is one message: the sandbox's `Spec` in its
+//! wire form (`src/proto/wire.rs`) with its fds attached (`SCM_RIGHTS`: report pipe, control pipe, namespaces to
 //! join, the command's stdio and passed fds). The answer is one message: the init's pid and
 //! an errno (0 on success), with the init's pidfd attached on success. Requests are
 //! serialized by a lock; the launcher is single-threaded.
@@ -35,7 +36,6 @@
 //! orchestrator and not it. If it dies anyway, later spawns fail with an error that says so;
 //! they never hang.
 
-use std::ffi::CString;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, OnceLock};
@@ -45,10 +45,13 @@ use nix::sys::socket::{
     AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
     sendmsg, socketpair,
 };
-use nix::unistd::Pid;
+use nix::unistd::{ForkResult, Pid};
 
-use crate::child::init::Spec;
 use crate::error::{Error, errno_of};
+use crate::proto::Spec;
+use crate::proto::control::{Control, ControlSender};
+use crate::proto::wire::{self, ANSWER_LEN, Answer};
+use crate::steps::Step;
 
 struct Launcher {
     pid: Pid,
@@ -68,6 +71,22 @@ const MAX_FDS: usize = 250;
 /// Start the launcher. Call it first thing in `main`, before any thread or runtime exists;
 /// later [`Sandbox::spawn`](crate::Sandbox::spawn) calls use it. Calling it again is a no-op.
 ///
+/// `#[tokio::main]` starts the runtime's threads before the body runs, so start the launcher
+/// in a plain `fn main` and run the async part from there:
+///
+/// ```no_run
+/// fn main() -> std::io::Result<()> {
+///     nsbox::launcher::start()?;
+///     run()
+/// }
+///
+/// #[tokio::main]
+/// async fn run() -> std::io::Result<()> {
+///     nsbox::Sandbox::new("true").status().await?;
+///     Ok(())
+/// }
+/// ```
+///
 /// # Errors
 ///
 /// When the process already has several threads (fork would copy a process whose locks other
@@ -76,24 +95,25 @@ pub fn start() -> io::Result<()> {
     if LAUNCHER.get().is_some() {
         return Ok(());
     }
-    let threads = crate::namespace::thread_count()?;
-    if threads > 1 {
-        return Err(Error::msg(
-            "start the launcher",
-            format!(
-                "the process has {threads} threads; the launcher must be forked while it has one"
-            ),
-        )
-        .with_hint("call nsbox::launcher::start() first thing in main, before starting a runtime")
-        .into_io());
-    }
+    crate::ns::require_single_thread("start the launcher").map_err(|e| {
+        match Error::from_io(&e) {
+            Some(inner) if inner.step() == Step::Threads => {
+                io::Error::from(inner.clone().with_hint(
+                    "call nsbox::launcher::start() first thing in a plain `fn main`, before any \
+                 runtime: #[tokio::main] starts its threads first; put the async code in a \
+                 #[tokio::main] function that main calls after start()",
+                ))
+            }
+            _ => e,
+        }
+    })?;
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
         None,
         SockFlag::SOCK_CLOEXEC,
     )
-    .map_err(|e| Error::new("socketpair (launcher)", None, e).into_io())?;
+    .map_err(|e| Error::os(Step::Launcher, e as i32).with_path("socketpair"))?;
     // Raise the send buffer so large environments fit in one message.
     let _ =
         nix::sys::socket::setsockopt(&ours, nix::sys::socket::sockopt::SndBuf, &(MAX_REQUEST * 2));
@@ -104,18 +124,12 @@ pub fn start() -> io::Result<()> {
         nix::sys::socket::getsockopt(&ours, nix::sys::socket::sockopt::SndBuf).unwrap_or(0);
     let max_request = granted.saturating_sub(4096).min(MAX_REQUEST);
     let parent = nix::unistd::getpid();
-    match crate::sys::fork_single_threaded() {
-        Err(e) => Err(Error::new(
-            "fork the launcher",
-            None,
-            errno_of(&e).unwrap_or(Errno::EIO),
-        )
-        .into_io()),
-        Ok(crate::sys::Fork::Child) => {
+    match crate::ns::fork_single_threaded("start the launcher")? {
+        ForkResult::Child => {
             drop(ours);
             serve(theirs, parent)
         }
-        Ok(crate::sys::Fork::Parent(pid)) => {
+        ForkResult::Parent { child: pid } => {
             drop(theirs);
             let _ = LAUNCHER.set(Launcher {
                 pid,
@@ -139,10 +153,10 @@ pub fn pid() -> Option<u32> {
 pub(crate) async fn launch(
     spec: &Spec,
     fds: &[RawFd],
-    control: &OwnedFd,
-) -> Option<io::Result<(Pid, OwnedFd)>> {
+    control: &ControlSender,
+) -> Option<io::Result<(i32, OwnedFd)>> {
     let launcher = LAUNCHER.get()?;
-    let payload = encode(spec);
+    let payload = wire::encode(spec);
     if payload.len() > launcher.max_request || fds.len() > MAX_FDS {
         // Too big for one message: the direct clone still works.
         return None;
@@ -156,7 +170,11 @@ pub(crate) async fn launch(
                 nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
             )
             .map(crate::sys::own_fd)
-            .map_err(|e| Error::new("dup an fd for the launcher", None, e).into_io())
+            .map_err(|e| {
+                Error::os(Step::Launcher, e as i32)
+                    .with_path("dup an fd")
+                    .into()
+            })
         })
         .collect();
     let owned = match owned {
@@ -182,14 +200,14 @@ pub(crate) async fn launch(
     })
 }
 
-type Request = tokio::task::JoinHandle<io::Result<io::Result<(Pid, OwnedFd)>>>;
+type Request = tokio::task::JoinHandle<io::Result<io::Result<(i32, OwnedFd)>>>;
 
 /// Holds a launcher request while [`launch`] awaits it, with a copy of the sandbox's control
 /// pipe. If the spawn future is dropped half-way, the request still completes on its blocking
 /// thread, and the init it creates is this process's child (CLONE_PARENT) that nobody else
 /// knows of: do what dropping a spawned sandbox does (ask the init to kill everything, close
 /// the control pipe, reap the init in the background), or it would stay a zombie.
-struct ReapIfCancelled(Option<(Request, OwnedFd)>);
+struct ReapIfCancelled(Option<(Request, ControlSender)>);
 
 impl Drop for ReapIfCancelled {
     fn drop(&mut self) {
@@ -201,10 +219,10 @@ impl Drop for ReapIfCancelled {
         };
         rt.spawn(async move {
             if let Ok(Ok(Ok((_, pidfd)))) = handle.await {
-                let _ = nix::unistd::write(&control, &[crate::child::init::CTL_KILL, 0]);
+                let _ = control.send(Control::Kill);
                 drop(control);
                 if let Ok(pidfd) = crate::sys::async_fd(pidfd) {
-                    crate::sandbox::reap_in_background(pidfd, None);
+                    super::child::reap_in_background(pidfd, None);
                 }
             }
         });
@@ -215,10 +233,11 @@ fn gone(pid: Pid, e: io::Error) -> io::Error {
     if Error::from_io(&e).is_some() {
         return e;
     }
-    let errno = errno_of(&e).unwrap_or(Errno::EIO);
-    Error::new(format!("ask the launcher (pid {pid})"), None, errno)
+    let errno = errno_of(&e).unwrap_or(libc::EIO);
+    Error::os(Step::Launcher, errno)
+        .with_path(format!("(pid {pid})"))
         .with_hint("the launcher process is gone (killed?); sandboxes cannot be created through it")
-        .into_io()
+        .into()
 }
 
 /// One request. The outer error is the transport's (the launcher is gone), the inner one the
@@ -227,13 +246,13 @@ fn request(
     l: &Launcher,
     payload: &[u8],
     fds: &[OwnedFd],
-) -> io::Result<io::Result<(Pid, OwnedFd)>> {
+) -> io::Result<io::Result<(i32, OwnedFd)>> {
     let sock = l.sock.lock().unwrap_or_else(|p| p.into_inner());
     let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
     let iov = [IoSlice::new(payload)];
     let cmsg = [ControlMessage::ScmRights(&raw)];
     sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
-    let mut buf = [0u8; 8];
+    let mut buf = [0u8; ANSWER_LEN];
     let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
     let (n, received) = {
         let mut iov = [IoSliceMut::new(&mut buf)];
@@ -254,19 +273,17 @@ fn request(
     if n == 0 {
         return Err(io::Error::from_raw_os_error(libc::EPIPE));
     }
-    if n != 8 {
-        return Err(io::Error::from_raw_os_error(libc::EPROTO));
+    match Answer::decode(&buf[..n]) {
+        Some(Answer::Failed(errno)) => Ok(Err(io::Error::from_raw_os_error(errno))),
+        Some(Answer::Cloned(pid)) => {
+            let pidfd = received
+                .into_iter()
+                .next()
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::EPROTO))?;
+            Ok(Ok((pid, pidfd)))
+        }
+        None => Err(io::Error::from_raw_os_error(libc::EPROTO)),
     }
-    let pid = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
-    if errno != 0 {
-        return Ok(Err(io::Error::from_raw_os_error(errno)));
-    }
-    let pidfd = received
-        .into_iter()
-        .next()
-        .ok_or_else(|| io::Error::from_raw_os_error(libc::EPROTO))?;
-    Ok(Ok((Pid::from_raw(pid), pidfd)))
 }
 
 /// The launcher's loop. Never returns.
@@ -285,9 +302,9 @@ fn serve(sock: OwnedFd, parent: Pid) -> ! {
     ] {
         crate::sys::ignore_signal(sig);
     }
-    let _ = crate::sys::set_pdeathsig(libc::SIGKILL);
+    crate::steps::process::die_with_parent_thread();
     if nix::unistd::getppid() != parent {
-        crate::sys::exit_now(0);
+        std::process::exit(0);
     }
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut cmsg_space = nix::cmsg_space!([RawFd; MAX_FDS]);
@@ -302,7 +319,7 @@ fn serve(sock: OwnedFd, parent: Pid) -> ! {
             ) {
                 Ok(m) => m,
                 Err(Errno::EINTR) => continue,
-                Err(_) => crate::sys::exit_now(0),
+                Err(_) => std::process::exit(0),
             };
             let mut fds: Vec<OwnedFd> = Vec::new();
             if let Ok(cmsgs) = msg.cmsgs() {
@@ -316,225 +333,26 @@ fn serve(sock: OwnedFd, parent: Pid) -> ! {
         };
         if n == 0 {
             // The orchestrator is gone.
-            crate::sys::exit_now(0);
+            std::process::exit(0);
         }
         let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        let answer = match decode(&buf[..n]) {
+        let cloned = match wire::decode(&buf[..n]) {
             None => Err(libc::EPROTO),
-            Some(spec) => crate::child::clone_init(spec, &raw, libc::CLONE_PARENT as u64)
-                .map_err(|e| errno_of(&e).map_or(libc::EIO, |e| e as i32)),
+            Some(spec) => super::clone::clone_init(spec, &raw, libc::CLONE_PARENT as u64)
+                .map_err(|e| errno_of(&e).unwrap_or(libc::EIO)),
         };
         drop(fds);
-        let (pid, errno, pidfd) = match answer {
-            Ok((pid, pidfd)) => (pid.as_raw(), 0, Some(pidfd)),
-            Err(e) => (0, e, None),
+        let (answer, pidfd) = match cloned {
+            Ok((pid, pidfd)) => (Answer::Cloned(pid), Some(pidfd)),
+            Err(e) => (Answer::Failed(e), None),
         };
-        let mut out = [0u8; 8];
-        out[..4].copy_from_slice(&pid.to_ne_bytes());
-        out[4..].copy_from_slice(&errno.to_ne_bytes());
+        let out = answer.encode();
         let iov = [IoSlice::new(&out)];
         let pidfd_raw: Vec<RawFd> = pidfd.iter().map(|f| f.as_raw_fd()).collect();
         let cmsg = [ControlMessage::ScmRights(&pidfd_raw)];
         let cmsgs: &[ControlMessage] = if pidfd_raw.is_empty() { &[] } else { &cmsg };
         if sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None).is_err() {
-            crate::sys::exit_now(0);
+            std::process::exit(0);
         }
-    }
-}
-
-// --- serialization of a Spec: length-prefixed fields, native endianness (same machine) ---
-
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_ne_bytes());
-    }
-    fn bool(&mut self, v: bool) {
-        self.0.push(v as u8);
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        self.u64(b.len() as u64);
-        self.0.extend_from_slice(b);
-    }
-    fn opt_bytes(&mut self, b: Option<&[u8]>) {
-        self.bool(b.is_some());
-        if let Some(b) = b {
-            self.bytes(b);
-        }
-    }
-    fn opt_u64(&mut self, v: Option<u64>) {
-        self.bool(v.is_some());
-        self.u64(v.unwrap_or(0));
-    }
-    fn cstrs(&mut self, v: &[CString]) {
-        self.u64(v.len() as u64);
-        for c in v {
-            self.bytes(c.as_bytes());
-        }
-    }
-    fn i32s(&mut self, v: &[i32]) {
-        self.u64(v.len() as u64);
-        for x in v {
-            self.u64(*x as i64 as u64);
-        }
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Some(a)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_ne_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn bool(&mut self) -> Option<bool> {
-        Some(self.take(1)?[0] != 0)
-    }
-    fn bytes(&mut self) -> Option<Vec<u8>> {
-        let n = usize::try_from(self.u64()?).ok()?;
-        Some(self.take(n)?.to_vec())
-    }
-    fn opt_bytes(&mut self) -> Option<Option<Vec<u8>>> {
-        Some(if self.bool()? {
-            Some(self.bytes()?)
-        } else {
-            None
-        })
-    }
-    fn opt_u64(&mut self) -> Option<Option<u64>> {
-        let some = self.bool()?;
-        let v = self.u64()?;
-        Some(some.then_some(v))
-    }
-    fn cstrs(&mut self) -> Option<Vec<CString>> {
-        let n = usize::try_from(self.u64()?).ok()?;
-        let mut v = Vec::with_capacity(n.min(4096));
-        for _ in 0..n {
-            v.push(CString::new(self.bytes()?).ok()?);
-        }
-        Some(v)
-    }
-    fn i32s(&mut self) -> Option<Vec<i32>> {
-        let n = usize::try_from(self.u64()?).ok()?;
-        let mut v = Vec::with_capacity(n.min(4096));
-        for _ in 0..n {
-            v.push(i32::try_from(self.u64()? as i64).ok()?);
-        }
-        Some(v)
-    }
-}
-
-pub(crate) fn encode(s: &Spec) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(4096));
-    w.u64(s.flags);
-    w.cstrs(&s.argv);
-    w.cstrs(&s.envp);
-    w.cstrs(&s.exec_paths);
-    w.opt_bytes(s.cwd.as_ref().map(|c| c.as_bytes()));
-    w.opt_bytes(s.hostname.as_deref());
-    w.opt_bytes(s.domainname.as_deref());
-    w.opt_bytes(s.uid_map.as_deref());
-    w.opt_bytes(s.gid_map.as_deref());
-    w.opt_u64(s.root_propagation);
-    for b in [s.mount_proc, s.lock_mounts, s.net, s.pidns] {
-        w.bool(b);
-    }
-    w.i32s(&s.join_types);
-    w.i32s(&s.targets);
-    for b in [s.wait_for_go, s.die_with_parent, s.wait_all, s.no_new_privs] {
-        w.bool(b);
-    }
-    w.opt_u64(s.timeout_ms);
-    w.u64(s.grace_ms);
-    w.0
-}
-
-pub(crate) fn decode(buf: &[u8]) -> Option<Spec> {
-    let mut r = Reader(buf);
-    let spec = Spec {
-        flags: r.u64()?,
-        argv: r.cstrs()?,
-        envp: r.cstrs()?,
-        exec_paths: r.cstrs()?,
-        cwd: match r.opt_bytes()? {
-            Some(b) => Some(CString::new(b).ok()?),
-            None => None,
-        },
-        hostname: r.opt_bytes()?,
-        domainname: r.opt_bytes()?,
-        uid_map: r.opt_bytes()?,
-        gid_map: r.opt_bytes()?,
-        root_propagation: r.opt_u64()?,
-        mount_proc: r.bool()?,
-        lock_mounts: r.bool()?,
-        net: r.bool()?,
-        pidns: r.bool()?,
-        join_types: r.i32s()?,
-        targets: r.i32s()?,
-        wait_for_go: r.bool()?,
-        die_with_parent: r.bool()?,
-        wait_all: r.bool()?,
-        no_new_privs: r.bool()?,
-        timeout_ms: r.opt_u64()?,
-        grace_ms: r.u64()?,
-    };
-    r.0.is_empty().then_some(spec)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> Spec {
-        Spec {
-            flags: 0x7000_0000,
-            argv: vec![CString::new("sh").unwrap(), CString::new("-c").unwrap()],
-            envp: vec![CString::new("A=b").unwrap()],
-            exec_paths: vec![CString::new("/bin/sh").unwrap()],
-            cwd: Some(CString::new("/tmp").unwrap()),
-            hostname: Some(b"h".to_vec()),
-            domainname: None,
-            uid_map: Some(b"0 1000 1\n".to_vec()),
-            gid_map: Some(b"0 1000 1\n".to_vec()),
-            root_propagation: Some(0x84000),
-            mount_proc: true,
-            lock_mounts: true,
-            net: false,
-            pidns: true,
-            join_types: vec![0, 0x4000_0000],
-            targets: vec![0, 1, 2, 7],
-            wait_for_go: true,
-            die_with_parent: true,
-            wait_all: false,
-            no_new_privs: true,
-            timeout_ms: Some(1500),
-            grace_ms: 5000,
-        }
-    }
-
-    #[test]
-    fn a_spec_survives_encoding() {
-        let s = sample();
-        assert_eq!(decode(&encode(&s)), Some(s));
-        assert_eq!(decode(&encode(&Spec::default())), Some(Spec::default()));
-    }
-
-    #[test]
-    fn truncated_or_padded_requests_are_rejected_without_panicking() {
-        let bytes = encode(&sample());
-        for cut in 0..bytes.len() {
-            assert_eq!(decode(&bytes[..cut]), None, "cut at {cut}");
-        }
-        let mut longer = bytes.clone();
-        longer.push(0);
-        assert_eq!(decode(&longer), None);
     }
 }

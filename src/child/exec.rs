@@ -1,0 +1,74 @@
+//! The fd shuffle, and the command's side of the init's fork, up to its exec.
+
+use std::os::fd::RawFd;
+
+use crate::proto::Plan;
+use crate::proto::report::{Report, ReportSender};
+use crate::steps::{Step, StepError};
+use crate::sys::{self, errno};
+
+/// Move the init's own fds and the command's fds into place and close everything else:
+/// every source first to `high_base..` (so that no source is overwritten by a target), then
+/// each command fd down to its target, then close_range over the gaps.
+pub(crate) fn shuffle_fds(plan: &Plan) -> Result<(), StepError> {
+    let fail = |e| StepError::new(Step::Fds, e);
+    let sources = plan.own_fds.iter().chain(plan.moves.iter().map(|(s, _)| s));
+    for (next, &fd) in (plan.high_base..).zip(sources) {
+        sys::dup_onto(fd, next, true).map_err(fail)?;
+    }
+    let base = plan.high_base + plan.own_fds.len() as RawFd;
+    for (i, &(_, target)) in plan.moves.iter().enumerate() {
+        sys::dup_onto(base + i as RawFd, target, false).map_err(fail)?;
+    }
+    for &(lo, hi) in &plan.close_ranges {
+        sys::close_range(lo, hi);
+    }
+    Ok(())
+}
+
+/// The command's side of the fork: becomes PROGRAM, or reports why not on `err_fd` (the
+/// exec pipe, close-on-exec) and exits 127.
+pub(crate) fn exec_command(plan: &Plan, err_fd: RawFd, init_pid: i32) -> ! {
+    // SAFETY: plain syscalls on our own process.
+    unsafe { libc::setpgid(0, 0) };
+    // The init is single-threaded, so this follows the init itself.
+    crate::steps::process::die_with_parent_thread();
+    // The init may have died before the prctl: then nobody would kill us later. (A parent
+    // pid of 0 means the init is outside our pid namespace, which one joined: an orphan
+    // there would get that namespace's init, never 0.)
+    // SAFETY: plain getppid.
+    let ppid = unsafe { libc::getppid() };
+    if ppid != init_pid && ppid != 0 {
+        sys::exit_immediately(127);
+    }
+    sys::sigprocmask(libc::SIG_SETMASK, &sys::sigset(&[], false));
+    let report = |e: StepError| -> ! {
+        ReportSender(err_fd).send(Report::Failed(e));
+        sys::exit_immediately(127)
+    };
+    if let Some(cwd) = &plan.spec.cwd
+        && let Err(e) = rustix::process::chdir(cwd.as_c_str())
+    {
+        report(StepError::new(Step::Chdir, e.raw_os_error()));
+    }
+    if plan.spec.no_new_privs
+        && let Err(e) = crate::steps::process::no_new_privs()
+    {
+        report(e);
+    }
+    let mut best = libc::ENOENT;
+    for path in &plan.spec.exec_paths {
+        // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings the plan
+        // owns; execve only returns on failure.
+        unsafe { libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
+        match errno() {
+            libc::ENOENT | libc::ENOTDIR => {}
+            libc::EACCES => best = libc::EACCES,
+            e => {
+                best = e;
+                break;
+            }
+        }
+    }
+    report(StepError::new(Step::Exec, best))
+}

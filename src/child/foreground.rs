@@ -1,0 +1,23 @@
+//! Taking the terminal's foreground in a forked child before it execs.
+
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// Make `cmd`, once in its own process group, take the terminal's foreground (on `tty`)
+/// before it execs. Only call it when this process's group holds the foreground; set
+/// `process_group(0)` too.
+pub(crate) fn take_foreground_before_exec(cmd: &mut Command, tty: RawFd) {
+    let ttou = crate::sys::sigset(&[libc::SIGTTOU], false);
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe calls (sigprocmask, getpid, tcsetpgrp) on values captured before the
+    // fork; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let old = crate::sys::sigprocmask(libc::SIG_BLOCK, &ttou);
+            libc::tcsetpgrp(tty, libc::getpid());
+            crate::sys::sigprocmask(libc::SIG_SETMASK, &old);
+            Ok(())
+        });
+    }
+}

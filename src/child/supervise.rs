@@ -1,0 +1,239 @@
+//! The init's supervision loop: reap, report the command's status, forward signals, obey
+//! the control pipe, enforce the timeout, and kill what is left.
+//!
+//! The rule of [`crate::child`] applies to every line.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::proto::Plan;
+use crate::proto::control::{Control, ControlReceiver, Received};
+use crate::proto::report::{Report, ReportSender};
+use crate::sys;
+
+/// What the loop knows.
+struct State {
+    /// The command's raw status, once reaped.
+    status: Option<i32>,
+    /// Whether `Exited` has been sent.
+    reported: bool,
+    /// Whether the control pipe is still watched (false after EOF).
+    watching_control: bool,
+    timed_out: bool,
+    /// When to send the timeout's SIGTERM, and when its SIGKILL (monotonic ms).
+    term_at: Option<u64>,
+    kill_at: Option<u64>,
+    /// Everything is being killed (timeout, `Kill`, parent gone).
+    killing: bool,
+}
+
+fn now_ms() -> u64 {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
+}
+
+fn kill(pid: i32, sig: i32) {
+    // SAFETY: plain kill(2).
+    unsafe { libc::kill(pid, sig) };
+}
+
+pub(super) fn supervise(
+    plan: &Plan,
+    report: ReportSender,
+    control: ControlReceiver,
+    sfd: OwnedFd,
+    cmd: i32,
+) -> ! {
+    let start = now_ms();
+    let mut st = State {
+        status: None,
+        reported: false,
+        watching_control: true,
+        timed_out: false,
+        term_at: plan
+            .spec
+            .timeout
+            .map(|t| start.saturating_add(t.as_millis() as u64)),
+        kill_at: None,
+        killing: false,
+    };
+    let grace = plan.spec.grace.as_millis() as u64;
+    loop {
+        let no_children = reap(cmd, &mut st.status);
+        if let (Some(raw), false) = (st.status, st.reported) {
+            report.send(Report::Exited {
+                raw,
+                timed_out: st.timed_out,
+            });
+            st.reported = true;
+            if !plan.spec.wait_all || st.killing {
+                kill_all(plan, cmd, false);
+                finish_killing(plan);
+            }
+        }
+        if st.reported && st.killing {
+            // Killed (timeout, `Kill`, parent gone) after the command's status went out, in
+            // wait-all mode: what is left must die too, grandchildren included.
+            finish_killing(plan);
+        }
+        if st.reported && no_children {
+            sys::exit_immediately(0);
+        }
+        let now = now_ms();
+        if st.term_at.is_some_and(|d| now >= d) {
+            st.timed_out = true;
+            st.term_at = None;
+            if st.status.is_none() {
+                kill(cmd, libc::SIGTERM);
+            }
+            st.kill_at = Some(now.saturating_add(grace));
+        }
+        if st.kill_at.is_some_and(|d| now >= d) {
+            st.kill_at = None;
+            st.killing = true;
+            kill_all(plan, cmd, st.status.is_none());
+        }
+        let next = match (st.term_at, st.kill_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = next.map_or(-1, |d| d.saturating_sub(now).min(60_000) as libc::c_int);
+        let (signals, ctl) = wait(sfd.as_raw_fd(), control, st.watching_control, timeout);
+        if signals {
+            drain_signals(&sfd, cmd, st.status.is_none());
+        }
+        if ctl {
+            on_control(plan, control, cmd, &mut st);
+        }
+    }
+}
+
+/// poll(2) on the signalfd and (when watched) the control pipe: which are ready.
+fn wait(sfd: i32, control: ControlReceiver, watch: bool, timeout: libc::c_int) -> (bool, bool) {
+    let mut fds = [
+        libc::pollfd {
+            fd: sfd,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: if watch { control.0 } else { -1 },
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: `fds` is a valid array of two pollfds.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) } < 0 {
+        return (false, false);
+    }
+    (fds[0].revents != 0, fds[1].revents != 0)
+}
+
+fn on_control(plan: &Plan, control: ControlReceiver, cmd: i32, st: &mut State) {
+    match control.recv() {
+        Received::Msg(Control::Signal(sig)) => {
+            if st.status.is_none() {
+                kill(cmd, sig as i32);
+            }
+        }
+        Received::Msg(Control::Kill) => {
+            st.killing = true;
+            kill_all(plan, cmd, st.status.is_none());
+        }
+        Received::Msg(Control::Go) | Received::Nothing => {}
+        Received::Eof => {
+            // Every write end is closed: the parent process is gone (or dropped us).
+            st.watching_control = false;
+            if plan.spec.die_with_parent {
+                st.killing = true;
+                kill_all(plan, cmd, st.status.is_none());
+            }
+        }
+    }
+}
+
+fn drain_signals(sfd: &OwnedFd, cmd: i32, cmd_alive: bool) {
+    use std::os::fd::AsFd;
+    while let Some(sig) = sys::read_signalfd(sfd.as_fd()) {
+        if sig != libc::SIGCHLD && cmd_alive {
+            kill(cmd, sig);
+        }
+    }
+}
+
+/// Reap every child that has ended; record the command's status. True when no child is left.
+fn reap(cmd: i32, status: &mut Option<i32>) -> bool {
+    loop {
+        match sys::waitpid_any(true) {
+            Ok(Some((pid, raw))) => {
+                if pid == cmd {
+                    *status = Some(raw);
+                }
+            }
+            Ok(None) => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Kill everything in the sandbox but the init: as pid 1, kill(-1) reaches every other
+/// process of the namespace; without a pid namespace, kill our children (orphans come to us
+/// as subreaper).
+fn kill_all(plan: &Plan, cmd: i32, cmd_alive: bool) {
+    if plan.spec.pidns() {
+        kill(-1, libc::SIGKILL);
+        return;
+    }
+    if cmd_alive {
+        kill(cmd, libc::SIGKILL);
+    }
+    kill_children();
+}
+
+/// SIGKILL every child listed in /proc/thread-self/children.
+fn kill_children() {
+    let Ok(fd) = rustix::fs::open(
+        c"/proc/thread-self/children",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    ) else {
+        return;
+    };
+    let mut buf = [0u8; 4096];
+    let mut cur: i32 = 0;
+    let mut in_num = false;
+    while let Ok(n) = rustix::io::read(&fd, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        for &c in buf.iter().take(n) {
+            if c.is_ascii_digit() {
+                cur = cur.saturating_mul(10).saturating_add((c - b'0') as i32);
+                in_num = true;
+            } else if in_num {
+                kill(cur, libc::SIGKILL);
+                cur = 0;
+                in_num = false;
+            }
+        }
+    }
+    if in_num {
+        kill(cur, libc::SIGKILL);
+    }
+}
+
+/// Kill everything left and exit. With a pid namespace the kernel does it when pid 1 exits
+/// (after kill(-1) from `kill_all`); without one, kill the children, whose orphans then come
+/// to us as subreaper, and wait, until none is left.
+fn finish_killing(plan: &Plan) -> ! {
+    if plan.spec.pidns() {
+        sys::exit_immediately(0);
+    }
+    loop {
+        kill_children();
+        if let Err(e) = sys::waitpid_any(false)
+            && e != libc::EINTR
+        {
+            sys::exit_immediately(0);
+        }
+    }
+}

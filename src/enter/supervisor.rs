@@ -1,0 +1,239 @@
+//! The async supervisor of an entered process: spawn the main command, reap every orphan,
+//! forward signals, resolve with the main command's exact status.
+//!
+//! ```no_run
+//! # async fn f() -> std::io::Result<()> {
+//! let status = nsbox::Supervisor::new()
+//!     .run(std::process::Command::new("make"))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Reaping and tokio::process
+//!
+//! The supervisor reaps with `waitpid(-1)`, which takes the status of *every* child of the
+//! process. That is right for pid 1 of a namespace (or a child subreaper) that owns every
+//! child it has, and wrong anywhere else: do not use `tokio::process` or `std::process::Child::wait`
+//! in a process that runs a `Supervisor` (their statuses would be stolen and they would fail
+//! with ECHILD). In an orchestrator, use [`Sandbox`](crate::Sandbox), which never calls
+//! `waitpid(-1)`.
+//!
+//! # Signals
+//!
+//! SIGCHLD arrives coalesced: every delivery is only a wake-up, after which the supervisor
+//! reaps with WNOHANG until nothing is left (catatonit issue 4 hung by reaping one child per
+//! signal). The main command is also watched through a pidfd, so its end is seen even if a
+//! SIGCHLD was merged with another.
+//!
+//! [`FORWARDED`] signals received by this process are sent on to the main
+//! command. [`enter`](crate::enter()) leaves them blocked so none is lost before the supervisor
+//! starts; `run` installs its handlers first and unblocks them after, on the thread that first
+//! polls it: poll `run` from the thread that called `enter` (with `block_on`), so that thread
+//! takes them (threads started after `enter` inherit the blocked mask).
+
+use std::io;
+use std::os::fd::AsFd;
+use std::process::{Command, ExitStatus};
+
+use futures::StreamExt;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, getpid};
+use std::os::unix::process::CommandExt;
+
+use crate::error::Error;
+use crate::signals::FORWARDED;
+use crate::steps::Step;
+
+/// Supervises the main command of an entered process. See the [module docs](self).
+#[derive(Clone, Debug, Default)]
+pub struct Supervisor {
+    /// Wait for every process when the main command ends, instead of killing the rest.
+    wait_all: bool,
+}
+
+impl Supervisor {
+    /// A supervisor that kills what is left when the main command ends.
+    pub fn new() -> Self {
+        Supervisor::default()
+    }
+
+    /// Wait for every process, not only the main command, before resolving (default false:
+    /// kill what is left).
+    pub fn wait_all(&mut self, on: bool) -> &mut Self {
+        self.wait_all = on;
+        self
+    }
+
+    /// Spawn `cmd` in its own process group (with the terminal's foreground if this process
+    /// holds it), supervise it and the namespace until it ends, and resolve with its exact
+    /// status.
+    ///
+    /// # Errors
+    ///
+    /// `exec PROGRAM: ...` when the program cannot be run (ErrorKind NotFound for a missing
+    /// program, PermissionDenied for a non-executable one); errors of the signal machinery.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropping the future leaves the main command running.
+    pub fn run(
+        &self,
+        cmd: Command,
+    ) -> impl std::future::Future<Output = io::Result<ExitStatus>> + Send + 'static {
+        let wait_all = self.wait_all;
+        run(wait_all, cmd)
+    }
+}
+
+async fn run(wait_all: bool, mut cmd: Command) -> io::Result<ExitStatus> {
+    let pid1 = getpid().as_raw() == 1;
+    if !pid1 {
+        // Orphans of the command must come to us, not to the host's init.
+        crate::steps::process::become_subreaper()?;
+    }
+    let mut watched: Vec<i32> = FORWARDED.to_vec();
+    watched.push(libc::SIGCHLD);
+    let mut signals = signal_hook_tokio::Signals::new(&watched)?;
+    crate::sys::sigprocmask(libc::SIG_UNBLOCK, &crate::sys::sigset(&watched, false));
+
+    let program = cmd.get_program().to_owned();
+    cmd.process_group(0);
+    let tty = super::tty::Foreground::claim();
+    if let Some(t) = &tty {
+        crate::child::foreground::take_foreground_before_exec(&mut cmd, t.raw_fd());
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::from_std(Step::Exec, &e).with_path(&program))?;
+    let main = Pid::from_raw(child.id() as i32);
+    drop(child); // never waited through std: the reaper below owns every status
+    let pidfd = rustix::process::Pid::from_raw(main.as_raw())
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))
+        .and_then(|p| {
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
+                .map_err(io::Error::from)
+        })
+        .map_err(|e| Error::from_std(Step::Wait, &e).with_path("pidfd_open"))?;
+    let pidfd = crate::sys::async_fd(pidfd)?;
+    if let Some(t) = &tty {
+        t.give_to(main);
+    }
+
+    let mut status = None;
+    let raw = loop {
+        reap_ready(pidfd.get_ref().as_fd(), main, &mut status);
+        if let Some(raw) = status {
+            break raw;
+        }
+        tokio::select! {
+            sig = signals.next() => match sig {
+                Some(libc::SIGCHLD) => {
+                    // Job control: the command stopped (Ctrl-Z). Take the terminal back
+                    // and pass the stop outward, so the shell sees a stopped job.
+                    if let Ok(Some(stop)) = crate::sys::waitid_pidfd_stopped(pidfd.get_ref().as_fd()) {
+                        if let Some(t) = &tty {
+                            t.reclaim();
+                        }
+                        if !crate::exit::report_stopped(stop) && !pid1 {
+                            // We are the outermost process: stop ourselves.
+                            let _ = kill(getpid(), Signal::SIGTSTP);
+                        }
+                    }
+                }
+                None => {}
+                Some(sig) => {
+                    if sig == libc::SIGCONT
+                        && let Some(t) = &tty
+                    {
+                        // Continued (`fg`): the terminal goes back to the command first.
+                        t.give_to(main);
+                    }
+                    let _ = kill(main, Signal::try_from(sig).ok());
+                }
+            },
+            ready = pidfd.readable() => {
+                if let Ok(mut g) = ready {
+                    g.clear_ready();
+                }
+            }
+        }
+    };
+    if let Some(t) = tty {
+        t.restore();
+    }
+    if wait_all {
+        loop {
+            match crate::sys::waitpid_any(true) {
+                Ok(Some(_)) => continue,
+                Err(_) => break,
+                Ok(None) => {
+                    let _ = signals.next().await;
+                }
+            }
+        }
+    } else {
+        tokio::task::spawn_blocking(move || kill_rest(pid1))
+            .await
+            .map_err(io::Error::other)?;
+    }
+    signals.handle().close();
+    Ok(crate::status::from_raw(raw))
+}
+
+fn reap_ready(pidfd: std::os::fd::BorrowedFd<'_>, main: Pid, status: &mut Option<i32>) {
+    if status.is_none()
+        && let Ok(Some(e)) = crate::sys::waitid_pidfd(pidfd, true)
+    {
+        *status = Some(e.raw);
+    }
+    while let Ok(Some((pid, raw))) = crate::sys::waitpid_any(true) {
+        if pid == main.as_raw() && status.is_none() {
+            *status = Some(raw);
+        }
+    }
+}
+
+/// Kill every process left and reap them all. As pid 1, kill(-1) reaches every other process
+/// of the namespace; as a subreaper, kill the children, whose orphans then come to us, until
+/// none is left.
+fn kill_rest(pid1: bool) {
+    if pid1 {
+        let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+        while crate::sys::waitpid_any(false).is_ok() {}
+        return;
+    }
+    loop {
+        let children = list_children();
+        for c in &children {
+            let _ = kill(*c, Signal::SIGKILL);
+        }
+        let mut reaped = false;
+        while let Ok(Some(_)) = crate::sys::waitpid_any(true) {
+            reaped = true;
+        }
+        if children.is_empty() && !reaped {
+            match crate::sys::waitpid_any(true) {
+                Err(_) => return,
+                Ok(_) => std::thread::yield_now(),
+            }
+        }
+    }
+}
+
+/// The children of every thread of this process (`/proc/self/task/*/children`).
+fn list_children() -> Vec<Pid> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+            out.extend(
+                s.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .map(Pid::from_raw),
+            );
+        }
+    }
+    out
+}

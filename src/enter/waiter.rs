@@ -1,0 +1,133 @@
+//! The waiter: the process that stays outside a pid namespace made by `enter()`, hands the
+//! terminal over, forwards signals, and exits exactly as the inside did.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, setpgid};
+
+use super::tty::Foreground;
+
+/// What pid 1 wrote on the status pipe so far.
+struct Inside {
+    /// Its final raw status, once written.
+    reported: Option<i32>,
+    /// Whether the pipe is still open.
+    open: bool,
+}
+
+/// The waiter's loop: never returns.
+///
+/// It waits on a signalfd (SIGCHLD and the forwarded signals, all blocked since before the
+/// fork) and on the status pipe. On the pipe, pid 1 reports two things as raw wait statuses:
+/// that its main command stopped (job control: Ctrl-Z), and, last, how the command ended.
+/// On a stop the waiter takes the terminal back and stops itself with SIGTSTP, so the shell
+/// sees a stopped job; when the shell continues it (`fg` sends SIGCONT), the waiter hands the
+/// terminal back to the inside and forwards SIGCONT, which pid 1's Supervisor passes on.
+pub(super) fn wait_outside(child: Pid, status_r: OwnedFd, ready_w: OwnedFd, sfd: OwnedFd) -> ! {
+    let _ = setpgid(child, child);
+    let tty = Foreground::claim();
+    if let Some(t) = &tty {
+        t.give_to(child);
+    }
+    let _ = rustix::io::write(&ready_w, b"g");
+    drop(ready_w);
+    let _ = rustix::fs::fcntl_setfl(&status_r, rustix::fs::OFlags::NONBLOCK);
+    let mut inside = Inside {
+        reported: None,
+        open: true,
+    };
+    let raw_own = loop {
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if inside.open {
+            fds.push(PollFd::new(status_r.as_fd(), PollFlags::POLLIN));
+        }
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let pipe_ready = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if pipe_ready {
+            drain(&status_r, &mut inside, tty.as_ref());
+        }
+        if let Some(raw) = on_signals(&sfd, child, tty.as_ref()) {
+            break raw;
+        }
+    };
+    if inside.open {
+        drain(&status_r, &mut inside, tty.as_ref());
+    }
+    if let Some(t) = tty {
+        t.restore();
+    }
+    // The inside's own report wins: pid 1 exits with 128+n where its command died by a signal.
+    crate::exit::exit_as_status(crate::status::from_raw(inside.reported.unwrap_or(raw_own)))
+}
+
+/// Read whatever pid 1 wrote: act on stops, keep the last final status.
+fn drain(status_r: &OwnedFd, inside: &mut Inside, tty: Option<&Foreground>) {
+    loop {
+        let mut buf = [0u8; 4];
+        match rustix::io::read(status_r, &mut buf) {
+            Ok(4) => {
+                let raw = i32::from_ne_bytes(buf);
+                if crate::status::from_raw(raw).stopped_signal().is_some() {
+                    if let Some(t) = tty {
+                        t.reclaim();
+                    }
+                    // Stop like the job inside did; the shell continues us with SIGCONT.
+                    let _ = kill(nix::unistd::getpid(), Signal::SIGTSTP);
+                } else {
+                    inside.reported = Some(raw);
+                }
+            }
+            Ok(0) => {
+                inside.open = false;
+                return;
+            }
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Act on every pending signal: forward the forwarded ones, reap pid 1 on SIGCHLD. Pid 1's
+/// raw status once it has ended.
+fn on_signals(sfd: &OwnedFd, child: Pid, tty: Option<&Foreground>) -> Option<i32> {
+    let mut done = None;
+    while let Some(sig) = crate::sys::read_signalfd(sfd.as_fd()) {
+        if sig == libc::SIGCHLD {
+            if let Some(raw) = reap_child(child) {
+                done = Some(raw);
+            }
+            continue;
+        }
+        if sig == libc::SIGCONT
+            && let Some(t) = tty
+        {
+            // Continued by the shell (`fg`): the terminal goes back inside first.
+            t.give_to(child);
+        }
+        let _ = kill(child, Signal::try_from(sig).ok());
+    }
+    done
+}
+
+/// Reap pid 1 if it has ended: its raw wait status.
+fn reap_child(child: Pid) -> Option<i32> {
+    use nix::errno::Errno;
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Some(crate::status::raw_exited(code as u8)),
+        Ok(WaitStatus::Signaled(_, sig, core)) => {
+            Some(crate::status::raw_signaled(sig as i32, core))
+        }
+        Ok(_) | Err(Errno::EINTR) => None,
+        Err(_) => Some(crate::status::raw_exited(125)),
+    }
+}

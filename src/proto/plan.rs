@@ -1,0 +1,113 @@
+//! The fd plan: where every fd the child needs comes from and goes to.
+
+use std::ffi::{CString, c_char};
+use std::os::fd::RawFd;
+
+use super::Spec;
+
+/// Everything the child needs, built before the clone from a [`Spec`] and the fds that go
+/// with it. Pointers in it point into the `CString`s the spec owns, which the child's copy of
+/// memory still holds.
+pub(crate) struct Plan {
+    pub spec: Spec,
+    /// NULL-terminated argv.
+    pub argv: Vec<*const c_char>,
+    /// NULL-terminated envp.
+    pub envp: Vec<*const c_char>,
+    /// Fds the init keeps for itself, moved to `high_base..` (close-on-exec): report,
+    /// control, then one per namespace to join.
+    pub own_fds: Vec<RawFd>,
+    /// (source, target) fds the command gets: stdio and passed fds. Sources are moved to
+    /// `high_base + own_fds.len() + i` first, so sources and targets never collide.
+    pub moves: Vec<(RawFd, RawFd)>,
+    pub high_base: RawFd,
+    /// Ranges `[lo, hi]` to close after the shuffle: everything but targets and own fds.
+    pub close_ranges: Vec<(u32, u32)>,
+}
+
+/// The fds of a plan, in order: the report pipe's write end, the control pipe's read end, one
+/// fd per namespace to join, one source per target.
+pub(crate) const OWN_FIXED: usize = 2;
+
+impl Plan {
+    /// Lay out a plan. `None` when the number of `fds` does not match the spec.
+    pub(crate) fn new(spec: Spec, fds: &[RawFd]) -> Option<Plan> {
+        let own_count = OWN_FIXED + spec.join_types.len();
+        if fds.len() != own_count + spec.targets.len() {
+            return None;
+        }
+        let own_fds = fds[..own_count].to_vec();
+        let moves: Vec<(RawFd, RawFd)> = fds[own_count..]
+            .iter()
+            .copied()
+            .zip(spec.targets.iter().copied())
+            .collect();
+        let max_fd = fds.iter().chain(spec.targets.iter()).copied().max();
+        let high_base = max_fd.unwrap_or(2).max(2) + 1;
+        // Keep the targets and the own block; close everything else.
+        let mut keep: Vec<u32> = spec.targets.iter().map(|t| *t as u32).collect();
+        keep.extend((0..own_fds.len() as u32).map(|i| high_base as u32 + i));
+        keep.sort_unstable();
+        keep.dedup();
+        let mut close_ranges = Vec::new();
+        let mut lo = 0u32;
+        for k in keep {
+            if k > lo {
+                close_ranges.push((lo, k - 1));
+            }
+            lo = k + 1;
+        }
+        close_ranges.push((lo, u32::MAX));
+        let ptrs = |v: &[CString]| -> Vec<*const c_char> {
+            v.iter()
+                .map(|c| c.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        Some(Plan {
+            argv: ptrs(&spec.argv),
+            envp: ptrs(&spec.envp),
+            spec,
+            own_fds,
+            moves,
+            high_base,
+            close_ranges,
+        })
+    }
+
+    /// Where the report pipe is after the shuffle.
+    pub(crate) fn report_fd(&self) -> RawFd {
+        self.high_base
+    }
+
+    /// Where the control pipe is after the shuffle.
+    pub(crate) fn control_fd(&self) -> RawFd {
+        self.high_base + 1
+    }
+
+    /// Where the `i`th namespace to join is after the shuffle.
+    pub(crate) fn join_fd(&self, i: usize) -> RawFd {
+        self.high_base + (OWN_FIXED + i) as RawFd
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_keeps_the_targets_and_its_own_fds_and_closes_the_rest() {
+        let spec = Spec {
+            targets: vec![0, 1, 2, 7],
+            join_types: vec![0],
+            ..Spec::default()
+        };
+        let plan = Plan::new(spec, &[10, 11, 12, 20, 21, 22, 23]).unwrap();
+        assert_eq!(plan.high_base, 24);
+        assert_eq!(plan.report_fd(), 24);
+        assert_eq!(plan.control_fd(), 25);
+        assert_eq!(plan.join_fd(0), 26);
+        assert_eq!(plan.close_ranges, vec![(3, 6), (8, 23), (27, u32::MAX)]);
+        assert!(Plan::new(Spec::default(), &[1]).is_none());
+    }
+}

@@ -1,0 +1,497 @@
+//! A running sandbox: [`Child`], and the background reaper.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Output};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::io::unix::AsyncFd;
+use tokio::net::unix::pipe;
+
+use super::prepare::ParentEnds;
+use super::stdio::{ChildStderr, ChildStdin, ChildStdout};
+use crate::error::Error;
+use crate::proto::control::{Control, ControlSender};
+use crate::proto::report::{Report, ReportReceiver};
+use crate::steps::Step;
+use crate::sys::Exited;
+
+/// Resource usage of a sandbox once it has ended: its init and every process the init
+/// reaped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rusage {
+    /// User CPU time.
+    pub user_time: Duration,
+    /// System CPU time.
+    pub system_time: Duration,
+    /// Maximum resident set size, in bytes.
+    pub max_rss_bytes: u64,
+}
+
+impl From<Exited> for Rusage {
+    fn from(e: Exited) -> Self {
+        Rusage {
+            user_time: e.user_time,
+            system_time: e.system_time,
+            max_rss_bytes: e.max_rss_bytes,
+        }
+    }
+}
+
+/// What became of the init.
+#[derive(Clone, Copy, Debug)]
+enum InitState {
+    /// Running (or a zombie not yet reaped).
+    Running,
+    /// Reaped by us.
+    Reaped(Exited),
+    /// Handed to the background reaper, left running (kill_on_drop false).
+    Detached,
+}
+
+/// A sandbox whose init runs; kills and reaps it on drop unless detached.
+pub(crate) struct Pending {
+    pub pid: i32,
+    pidfd: Option<AsyncFd<OwnedFd>>,
+    report: ReportReceiver,
+    control: Option<ControlSender>,
+    pub ends: ParentEnds,
+    state: InitState,
+}
+
+impl Pending {
+    pub(crate) fn new(
+        pid: i32,
+        pidfd: OwnedFd,
+        report: OwnedFd,
+        control: ControlSender,
+        ends: ParentEnds,
+    ) -> io::Result<Pending> {
+        Ok(Pending {
+            pid,
+            pidfd: Some(crate::sys::async_fd(pidfd)?),
+            report: ReportReceiver::new(pipe::Receiver::from_owned_fd(report)?),
+            control: Some(control),
+            ends,
+            state: InitState::Running,
+        })
+    }
+
+    pub(crate) fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(|p| p.get_ref().as_fd())
+    }
+
+    fn reaped(&self) -> Option<Exited> {
+        match self.state {
+            InitState::Reaped(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Send `msg` to the init; false when it cannot hear it.
+    pub(crate) fn control(&self, msg: Control) -> io::Result<()> {
+        match &self.control {
+            Some(c) => c.send(msg),
+            None => Err(io::Error::from(io::ErrorKind::BrokenPipe)),
+        }
+    }
+
+    /// The next report from the init; `None` at EOF (the init is gone).
+    pub(crate) async fn recv(&mut self) -> io::Result<Option<Report>> {
+        self.report.recv().await
+    }
+
+    /// Wait for the init to exit and reap it. Returns how it ended, for messages.
+    pub(crate) async fn reap(&mut self) -> String {
+        match self.wait_init().await {
+            Ok(e) => ExitStatus::from_raw(e.raw).to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn note_reaped(&mut self, e: Exited) -> Exited {
+        self.state = InitState::Reaped(e);
+        self.control = None;
+        e
+    }
+
+    async fn wait_init(&mut self) -> io::Result<Exited> {
+        if let Some(e) = self.reaped() {
+            return Ok(e);
+        }
+        let Some(pidfd) = &self.pidfd else {
+            return Err(Error::failed(
+                Step::Wait,
+                io::ErrorKind::Other,
+                "the sandbox was already reaped",
+            )
+            .into());
+        };
+        loop {
+            if let Some(e) = crate::sys::waitid_pidfd(pidfd.get_ref().as_fd(), true)? {
+                return Ok(self.note_reaped(e));
+            }
+            let mut guard = pidfd.readable().await?;
+            guard.clear_ready();
+        }
+    }
+
+    fn try_reap(&mut self) -> io::Result<Option<Exited>> {
+        if let Some(e) = self.reaped() {
+            return Ok(Some(e));
+        }
+        let Some(pidfd) = &self.pidfd else {
+            return Ok(None);
+        };
+        Ok(crate::sys::waitid_pidfd(pidfd.get_ref().as_fd(), true)?.map(|e| self.note_reaped(e)))
+    }
+
+    /// Let the sandbox run on; reap its init in the background when it ends. The control
+    /// pipe stays open inside the reaper until then, so the init does not read the drop as
+    /// "the parent is gone".
+    fn detach(&mut self) {
+        if let (InitState::Running, Some(pidfd)) = (self.state, self.pidfd.take()) {
+            reap_in_background(pidfd, self.control.take());
+            self.state = InitState::Detached;
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !matches!(self.state, InitState::Running) {
+            return;
+        }
+        // Ask the init to kill everything, then let go of the control pipe; the init also
+        // takes EOF as "kill" when it watches the parent.
+        let _ = self.control(Control::Kill);
+        self.control = None;
+        if let Some(pidfd) = self.pidfd.take() {
+            reap_in_background(pidfd, None);
+        }
+    }
+}
+
+/// Reap a sandbox's init without blocking the caller: a task when a runtime is there, a
+/// thread otherwise, and a thread too when the runtime shuts down before the init has
+/// exited (the task is dropped then; without the hand-over the init would stay a zombie).
+/// `keep` (the control pipe of a sandbox left running) stays open until the init is reaped.
+pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, keep: Option<ControlSender>) {
+    /// Owns the pidfd while a task reaps; dropped before the init is reaped (no runtime, or
+    /// the task cancelled by a runtime shutdown), it hands the blocking wait to a thread.
+    struct Reaper {
+        pidfd: Option<AsyncFd<OwnedFd>>,
+        keep: Option<ControlSender>,
+    }
+    impl Drop for Reaper {
+        fn drop(&mut self) {
+            if let Some(pidfd) = self.pidfd.take() {
+                let fd = pidfd.into_inner();
+                let keep = self.keep.take();
+                std::thread::spawn(move || {
+                    let _keep = keep;
+                    let _ = crate::sys::waitid_pidfd(fd.as_fd(), false);
+                });
+            }
+        }
+    }
+    let mut reaper = Reaper {
+        pidfd: Some(pidfd),
+        keep,
+    };
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        drop(reaper);
+        return;
+    };
+    handle.spawn(async move {
+        while let Some(pidfd) = &reaper.pidfd {
+            match crate::sys::waitid_pidfd(pidfd.get_ref().as_fd(), true) {
+                Ok(Some(_)) | Err(_) => {
+                    // Reaped (or not ours to reap): nothing left for a thread to do.
+                    drop(reaper.pidfd.take());
+                    return;
+                }
+                Ok(None) => {}
+            }
+            match pidfd.readable().await {
+                Ok(mut g) => g.clear_ready(),
+                // The reactor is gone: the Reaper's drop hands over to a thread.
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+/// What the command's report said.
+#[derive(Clone, Copy, Debug, Default)]
+enum CommandState {
+    #[default]
+    Running,
+    Exited {
+        raw: i32,
+        timed_out: bool,
+    },
+    /// The report pipe closed without a status: the init died.
+    Lost,
+}
+
+/// A running sandbox, returned by [`Sandbox::spawn`](crate::Sandbox::spawn). Its methods
+/// mirror [`tokio::process::Child`]'s.
+///
+/// Dropping it (with [`kill_on_drop`](crate::Sandbox::kill_on_drop), the default) kills the
+/// whole sandbox and reaps its init in the background.
+pub struct Child {
+    inner: Pending,
+    kill_on_drop: bool,
+    command: CommandState,
+    /// The command's stdin, when piped.
+    pub stdin: Option<ChildStdin>,
+    /// The command's stdout, when piped.
+    pub stdout: Option<ChildStdout>,
+    /// The command's stderr, when piped.
+    pub stderr: Option<ChildStderr>,
+}
+
+impl std::fmt::Debug for Child {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Child")
+            .field("pid", &self.inner.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Child {
+    pub(crate) fn new(mut inner: Pending, kill_on_drop: bool) -> Child {
+        let ends = std::mem::take(&mut inner.ends);
+        Child {
+            inner,
+            kill_on_drop,
+            command: CommandState::Running,
+            stdin: ends.stdin,
+            stdout: ends.stdout,
+            stderr: ends.stderr,
+        }
+    }
+
+    /// The host pid of the sandbox's init (pid 1 inside).
+    pub fn id(&self) -> u32 {
+        self.inner.pid as u32
+    }
+
+    /// A pidfd of the sandbox's init; `None` once it has been reaped.
+    pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        if self.inner.reaped().is_some() {
+            return None;
+        }
+        self.inner.pidfd()
+    }
+
+    /// Send `sig` to the command (through its init). A no-op once the sandbox has ended.
+    ///
+    /// # Errors
+    ///
+    /// InvalidInput for a signal number outside 1..=64; BrokenPipe when the sandbox is gone.
+    pub fn signal(&self, sig: i32) -> io::Result<()> {
+        if !(1..=64).contains(&sig) {
+            return Err(
+                Error::invalid(Step::Signal, format!("{sig} is not a signal number")).into(),
+            );
+        }
+        if self.inner.reaped().is_some() {
+            return Ok(());
+        }
+        self.inner.control(Control::Signal(sig as u8))
+    }
+
+    /// Kill the command and everything else in the sandbox with SIGKILL (the status then says
+    /// so). Does not wait; call [`wait`](Self::wait) for that.
+    ///
+    /// # Errors
+    ///
+    /// When neither the init nor the kernel can be told (the init's pidfd rejects SIGKILL).
+    pub fn start_kill(&mut self) -> io::Result<()> {
+        if self.inner.reaped().is_some() {
+            return Ok(());
+        }
+        if self.inner.control(Control::Kill).is_err()
+            && let Some(pidfd) = self.inner.pidfd()
+        {
+            // The init does not listen any more: kill it (with a pid namespace this kills
+            // everything inside too).
+            rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL)
+                .map_err(|e| Error::os(Step::Signal, e.raw_os_error()))?;
+        }
+        Ok(())
+    }
+
+    /// Kill the sandbox and wait for it.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let mut child = nsbox::Sandbox::new("sleep").arg("1000").spawn().await?;
+    /// child.kill().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`start_kill`](Self::start_kill) and [`wait`](Self::wait).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the kill is sent before the first await; waiting again resumes.
+    pub async fn kill(&mut self) -> io::Result<()> {
+        self.start_kill()?;
+        self.wait().await.map(|_| ())
+    }
+
+    /// Wait until the sandbox has ended; the command's exact exit status. Closes stdin first.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let status = nsbox::Sandbox::new("false").spawn().await?.wait().await?;
+    /// assert_eq!(status.code(), Some(1));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the sandbox's init died before reporting (someone SIGKILLed it): an error saying
+    /// so, never a made-up status.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        while let CommandState::Running = self.command {
+            match self.inner.recv().await? {
+                Some(Report::Exited { raw, timed_out }) => {
+                    self.command = CommandState::Exited { raw, timed_out }
+                }
+                Some(_) => {}
+                None => self.command = CommandState::Lost,
+            }
+        }
+        let init = self.inner.wait_init().await?;
+        self.result(init)
+    }
+
+    fn result(&self, init: Exited) -> io::Result<ExitStatus> {
+        match self.command {
+            CommandState::Exited { raw, .. } => Ok(ExitStatus::from_raw(raw)),
+            _ => Err(Error::failed(
+                Step::Wait,
+                io::ErrorKind::Other,
+                format!(
+                    "the sandbox's init (pid {}) died ({}) before reporting the command's status",
+                    self.inner.pid,
+                    ExitStatus::from_raw(init.raw)
+                ),
+            )
+            .with_hint("something outside killed the init; the command was killed with it")
+            .into()),
+        }
+    }
+
+    /// The status if the sandbox has ended, without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let mut child = nsbox::Sandbox::new("sleep").arg("1000").spawn().await?;
+    /// assert!(child.try_wait()?.is_none());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait), and waitid(2)'s errors.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        let Some(init) = self.inner.try_reap()? else {
+            return Ok(None);
+        };
+        // The init has exited: its report is complete in the pipe.
+        while let CommandState::Running = self.command {
+            match self.inner.report.recv_now()? {
+                Some(Report::Exited { raw, timed_out }) => {
+                    self.command = CommandState::Exited { raw, timed_out }
+                }
+                Some(_) => {}
+                None => self.command = CommandState::Lost,
+            }
+        }
+        self.result(init).map(Some)
+    }
+
+    /// Wait, collecting piped stdout and stderr. The output keeps the sandbox's facts
+    /// ([`Child::timed_out`] and [`Child::resource_usage`] are asked before `self` goes).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let mut sb = nsbox::Sandbox::new("echo");
+    /// sb.arg("hi").stdout(nsbox::Stdio::piped());
+    /// let out = sb.spawn().await?.wait_with_output().await?;
+    /// assert_eq!(out.stdout, b"hi\n");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait), and read errors on the pipes.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: output read so far is lost with the future.
+    pub async fn wait_with_output(mut self) -> io::Result<Output> {
+        async fn read_all(r: Option<pipe::Receiver>) -> io::Result<Vec<u8>> {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                r.read_to_end(&mut v).await?;
+            }
+            Ok(v)
+        }
+        let (out, err) = (self.stdout.take(), self.stderr.take());
+        let (status, stdout, stderr) = tokio::try_join!(self.wait(), read_all(out), read_all(err))?;
+        Ok(Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Resource usage of the whole sandbox (the init and every process it reaped), once it
+    /// has ended.
+    pub fn resource_usage(&self) -> Option<Rusage> {
+        self.inner.reaped().map(Rusage::from)
+    }
+
+    /// Whether the sandbox's timeout fired.
+    pub fn timed_out(&self) -> bool {
+        matches!(
+            self.command,
+            CommandState::Exited {
+                timed_out: true,
+                ..
+            }
+        )
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.kill_on_drop {
+            self.inner.detach();
+        }
+        // Otherwise Pending's Drop kills and reaps.
+    }
+}

@@ -1,0 +1,120 @@
+//! Creating a sandbox's init: through the launcher when one runs, by a direct clone
+//! otherwise; and the errors of both.
+
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+
+use super::child::Pending;
+use super::prepare::Prepared;
+use crate::error::{Error, errno_of};
+use crate::ns::{Namespace, NamespaceSet};
+use crate::proto::{Plan, Spec};
+use crate::steps::Step;
+
+/// Clone an init from `spec` and its `fds` with `extra_flags` (the launcher adds
+/// CLONE_PARENT): the plan is built here, before the clone; the child runs only
+/// [`crate::child::init::run`].
+pub(crate) fn clone_init(
+    spec: Spec,
+    fds: &[RawFd],
+    extra_flags: u64,
+) -> io::Result<(i32, OwnedFd)> {
+    let flags = spec.namespaces.clone_flags() as u64 | extra_flags;
+    let plan = Plan::new(spec, fds).ok_or_else(|| {
+        io::Error::from(Error::failed(
+            Step::Fds,
+            io::ErrorKind::InvalidData,
+            "the fd count does not match the plan",
+        ))
+    })?;
+    // Block every signal around the clone so that none of the caller's handlers can run in
+    // the child before it resets them.
+    let old = crate::sys::sigprocmask(libc::SIG_SETMASK, &crate::sys::sigset(&[], true));
+    // SAFETY: the child only runs `child::init::run`, which is async-signal-safe and leaves
+    // by exec or _exit.
+    let r = unsafe { crate::sys::clone_pidfd(flags) };
+    match r {
+        Ok(crate::sys::Cloned::Child) => {
+            // SAFETY: we are the child of the clone and the plan was built for it.
+            unsafe { crate::child::init::run(&plan) }
+        }
+        Ok(crate::sys::Cloned::Parent(pid, pidfd)) => {
+            crate::sys::sigprocmask(libc::SIG_SETMASK, &old);
+            Ok((pid, pidfd))
+        }
+        Err(e) => {
+            crate::sys::sigprocmask(libc::SIG_SETMASK, &old);
+            Err(e)
+        }
+    }
+}
+
+/// Create the init: through the launcher when one runs (and the sandbox allows it), by a
+/// direct clone otherwise.
+pub(crate) async fn start(p: Prepared) -> io::Result<Pending> {
+    let Prepared {
+        spec,
+        fds,
+        kinds,
+        use_launcher,
+        report_r,
+        control_w,
+        parent_ends,
+        child_ends,
+    } = p;
+    let launched = if use_launcher {
+        super::launcher::launch(&spec, &fds, &control_w).await
+    } else {
+        None
+    };
+    let (pid, pidfd) = match launched {
+        Some(r) => {
+            let (pid, pidfd) = r.map_err(|e| clone_error(e, kinds))?;
+            tracing::debug!(pid, "sandbox init created by the launcher");
+            (pid, pidfd)
+        }
+        None => {
+            let (pid, pidfd) = clone_init(spec, &fds, 0).map_err(|e| clone_error(e, kinds))?;
+            tracing::debug!(pid, "sandbox init created by a direct clone");
+            (pid, pidfd)
+        }
+    };
+    // The child has its copies; close the parent's copies of the child's ends now.
+    drop(child_ends);
+    Pending::new(pid, pidfd, report_r, control_w, parent_ends)
+}
+
+/// The error for a failed clone, naming the namespaces and the likely culprit.
+fn clone_error(e: io::Error, kinds: NamespaceSet) -> io::Error {
+    if Error::from_io(&e).is_some() {
+        return e;
+    }
+    let errno = errno_of(&e).unwrap_or(libc::EIO);
+    let mut err = Error::os(Step::Clone, errno);
+    if kinds.is_empty() {
+        return err.into();
+    }
+    err = err.with_context(format!("with new {kinds} namespaces"));
+    if matches!(errno, libc::ENOSPC | libc::EUSERS) && kinds.iter().count() > 1 {
+        // clone3 does not say which kind hit its limit: name every kind's sysctl (blaming
+        // the user namespace sent people to the wrong one).
+        let files: Vec<String> = kinds.iter().map(Namespace::limit_file).collect();
+        return err
+            .with_hint(format!(
+                "the limit of one of these kinds of namespaces was reached: see {}",
+                files.join(", ")
+            ))
+            .into();
+    }
+    // The user namespace is the usual culprit when it is asked for; else the first kind.
+    let culprit = if kinds.contains(Namespace::User) {
+        Namespace::User
+    } else {
+        kinds.iter().next().unwrap_or(Namespace::Mount)
+    };
+    let hint = Step::Unshare.hint(errno, Some(culprit));
+    if let Some(h) = hint {
+        err = err.with_hint(h);
+    }
+    err.into()
+}

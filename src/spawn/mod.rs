@@ -1,0 +1,378 @@
+//! Spawn mode: [`Sandbox`] creates a child in new namespaces from a running (multi-threaded)
+//! tokio runtime, and [`Child`] resolves with the command's exact status.
+//!
+//! - [`stdio`]: where the command's streams go;
+//! - [`hook`]: the parent-side setup hook and [`NewIdMaps`];
+//! - [`prepare`]: everything built before the clone;
+//! - [`clone`]: the init's creation (direct, or through the [`launcher`]);
+//! - [`child`]: the running sandbox ([`Child`]) and the background reaper.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use nsbox::{Namespaces, Sandbox, Stdio};
+//!
+//! # async fn f() -> std::io::Result<()> {
+//! let mut sb = Sandbox::new("sh");
+//! sb.args(["-c", "echo hello from $(hostname)"])
+//!     .namespaces(Namespaces::all().hostname("build"))
+//!     .stdout(Stdio::piped())
+//!     .timeout(Duration::from_secs(600));
+//! let out = sb.output().await?;
+//! assert!(out.status.success());
+//! assert_eq!(out.stdout, b"hello from build\n");
+//! # Ok(()) }
+//! ```
+//!
+//! # The process tree
+//!
+//! ```text
+//! orchestrator ── init (pid 1 of the new pid namespace; host pid = Child::id) ── PROGRAM
+//! ```
+//!
+//! The init is created with clone3(2) and `CLONE_PIDFD` (clone(2) + pidfd_open(2) where
+//! clone3 is missing), with the namespaces as clone flags, so the orchestrator never unshares
+//! anything itself. It runs only async-signal-safe code (see `src/child/`), sets the
+//! namespaces up, forks PROGRAM into its own process group, reaps every orphan, forwards
+//! signals, reports PROGRAM's raw wait status on a pipe, and exits; with a pid namespace the
+//! kernel then kills whatever is left. Without a pid namespace the init is a child subreaper
+//! and kills what is left itself.
+//!
+//! The orchestrator waits only on its own pidfds (never `waitpid(-1)`), so `tokio::process`
+//! children in the same process keep working.
+//!
+//! # Caveats
+//!
+//! - Dropping a [`Child`] (with [`kill_on_drop`](Sandbox::kill_on_drop), the default) kills the
+//!   whole sandbox and reaps its init in the background.
+//! - The terminal is not handed over in spawn mode: PROGRAM runs in its own process group,
+//!   in the background of any terminal.
+//! - Joining namespaces ([`Namespaces::join_path`]) happens inside the new user namespace, if
+//!   one is created: joining a namespace owned by the host's user namespace then fails with
+//!   EPERM. Join without a new user namespace, or use [`enter`](crate::enter()).
+
+pub(crate) mod child;
+pub(crate) mod clone;
+pub(crate) mod hook;
+pub mod launcher;
+pub(crate) mod prepare;
+pub(crate) mod stdio;
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use child::{Child, Rusage};
+pub use hook::{IdMap, NewIdMaps, SetupContext, SetupHook};
+pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
+
+use crate::error::Error;
+use crate::ns::Namespaces;
+use crate::proto::control::Control;
+use crate::proto::report::Report;
+use crate::steps::{Step, StepError};
+
+/// A builder for a sandboxed command, mirroring [`tokio::process::Command`].
+///
+/// Builders never fail: every problem (a NUL in an argument, a bad hostname, a missing
+/// program) is reported by [`spawn`](Self::spawn).
+#[derive(Clone)]
+pub struct Sandbox {
+    program: OsString,
+    args: Vec<OsString>,
+    env_clear: bool,
+    env: BTreeMap<OsString, Option<OsString>>,
+    cwd: Option<PathBuf>,
+    stdin: Option<Stdio>,
+    stdout: Option<Stdio>,
+    stderr: Option<Stdio>,
+    fds: Vec<(RawFd, Arc<OwnedFd>)>,
+    kill_on_drop: bool,
+    namespaces: Namespaces,
+    timeout: Option<Duration>,
+    kill_after: Duration,
+    die_with_parent: bool,
+    wait_all: bool,
+    no_new_privs: bool,
+    hook: Option<Arc<dyn SetupHook>>,
+    use_launcher: bool,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("namespaces", &self.namespaces)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// A sandbox that runs `program` (looked up in the sandbox's `PATH` if it has no slash).
+    /// It creates no namespace until [`namespaces`](Self::namespaces) says which.
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        Sandbox {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env_clear: false,
+            env: BTreeMap::new(),
+            cwd: None,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            fds: Vec::new(),
+            kill_on_drop: true,
+            namespaces: Namespaces::new(),
+            timeout: None,
+            kill_after: Duration::from_secs(5),
+            die_with_parent: true,
+            wait_all: false,
+            no_new_privs: false,
+            hook: None,
+            use_launcher: true,
+        }
+    }
+
+    /// Add an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+    /// Add arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+    /// Set an environment variable.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Self {
+        self.env
+            .insert(key.as_ref().to_owned(), Some(val.as_ref().to_owned()));
+        self
+    }
+    /// Set environment variables.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (k, v) in vars {
+            self.env(k, v);
+        }
+        self
+    }
+    /// Remove an environment variable.
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+        self.env.insert(key.as_ref().to_owned(), None);
+        self
+    }
+    /// Start from an empty environment.
+    pub fn env_clear(&mut self) -> &mut Self {
+        self.env_clear = true;
+        self.env.clear();
+        self
+    }
+    /// The command's working directory (inside the sandbox's mount namespace).
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+    /// The command's stdin.
+    pub fn stdin(&mut self, s: impl Into<Stdio>) -> &mut Self {
+        self.stdin = Some(s.into());
+        self
+    }
+    /// The command's stdout.
+    pub fn stdout(&mut self, s: impl Into<Stdio>) -> &mut Self {
+        self.stdout = Some(s.into());
+        self
+    }
+    /// The command's stderr.
+    pub fn stderr(&mut self, s: impl Into<Stdio>) -> &mut Self {
+        self.stderr = Some(s.into());
+        self
+    }
+    /// Give the command `fd` as fd number `target` (3 or more). Nothing else is inherited.
+    pub fn pass_fd(&mut self, target: RawFd, fd: impl Into<OwnedFd>) -> &mut Self {
+        self.fds.push((target, Arc::new(fd.into())));
+        self
+    }
+    /// Kill the whole sandbox when the [`Child`] is dropped (default true).
+    pub fn kill_on_drop(&mut self, on: bool) -> &mut Self {
+        self.kill_on_drop = on;
+        self
+    }
+    /// The namespaces to create or join (a [`Namespaces`] or a reference to one).
+    pub fn namespaces(&mut self, ns: impl Into<Namespaces>) -> &mut Self {
+        self.namespaces = ns.into();
+        self
+    }
+    /// After `limit` from the spawn, send SIGTERM to the command, and SIGKILL to the whole
+    /// sandbox [`kill_after`](Self::kill_after) later. Enforced by the init itself, whether or
+    /// not the child is being waited for. [`Child::timed_out`] tells afterwards.
+    pub fn timeout(&mut self, limit: Duration) -> &mut Self {
+        self.timeout = Some(limit);
+        self
+    }
+    /// The grace between the timeout's SIGTERM and SIGKILL (default 5 s).
+    pub fn kill_after(&mut self, grace: Duration) -> &mut Self {
+        self.kill_after = grace;
+        self
+    }
+    /// Kill the sandbox when the orchestrator process dies (default true). Watches the process,
+    /// not the spawning thread: PR_SET_PDEATHSIG fires when the parent *thread* exits, and a
+    /// tokio blocking-pool thread exits after idling, which would kill a healthy sandbox.
+    pub fn die_with_parent(&mut self, on: bool) -> &mut Self {
+        self.die_with_parent = on;
+        self
+    }
+    /// When the command ends, wait for every other process of the sandbox instead of killing
+    /// them.
+    pub fn wait_all(&mut self, on: bool) -> &mut Self {
+        self.wait_all = on;
+        self
+    }
+    /// Set `PR_SET_NO_NEW_PRIVS` for the command: execve never grants privileges (setuid bits
+    /// and file capabilities are ignored).
+    pub fn no_new_privs(&mut self, on: bool) -> &mut Self {
+        self.no_new_privs = on;
+        self
+    }
+    /// Create this sandbox through the launcher when one was started with
+    /// [`launcher::start`](crate::launcher::start) (default true); false forces a direct clone
+    /// from this process.
+    pub fn use_launcher(&mut self, on: bool) -> &mut Self {
+        self.use_launcher = on;
+        self
+    }
+    /// Run `hook` in the orchestrator after the namespaces exist and before the command runs.
+    pub fn setup_hook(&mut self, hook: Arc<dyn SetupHook>) -> &mut Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Create the sandbox and execute the command. Resolves once the command has been
+    /// executed.
+    ///
+    /// # Errors
+    ///
+    /// Setup and exec failures, naming the step and the path: `exec /no/such/file: No such
+    /// file or directory (ENOENT)`, `unshare net namespace: ...`, a hook's error. No process is
+    /// left behind.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future half-way kills and reaps the sandbox.
+    pub async fn spawn(&mut self) -> io::Result<Child> {
+        let prepared = prepare::prepare(self)?;
+        let mut pending = clone::start(prepared).await?;
+        if let Some(hook) = self.hook.clone() {
+            if let Some(pidfd) = pending.pidfd() {
+                let ctx = SetupContext {
+                    pid: pending.pid as u32,
+                    pidfd: pidfd.as_fd(),
+                };
+                hook.setup(&ctx).await?;
+            }
+            let _ = pending.control(Control::Go);
+        }
+        match pending.recv().await? {
+            Some(Report::Execed) => {}
+            Some(Report::Failed(e)) => {
+                let err = self.step_error(e);
+                pending.reap().await;
+                return Err(err);
+            }
+            Some(Report::Exited { .. }) | None => {
+                let what = pending.reap().await;
+                return Err(Error::failed(
+                    Step::Spawn,
+                    io::ErrorKind::Other,
+                    format!("the sandbox's init died during setup ({what})"),
+                )
+                .into());
+            }
+        }
+        // `start` already said how the init was created (launcher or direct clone).
+        tracing::debug!(pid = pending.pid, "sandbox command executed");
+        Ok(Child::new(pending, self.kill_on_drop))
+    }
+
+    /// Spawn, wait, and return the status. Stdin is null unless set.
+    pub async fn status(&mut self) -> io::Result<ExitStatus> {
+        let mut me = self.clone();
+        if me.stdin.is_none() {
+            me.stdin = Some(Stdio::null());
+        }
+        me.spawn().await?.wait().await
+    }
+
+    /// Spawn, collect stdout and stderr (piped unless set), wait. Stdin is null unless set.
+    pub async fn output(&mut self) -> io::Result<Output> {
+        let mut me = self.clone();
+        me.stdin.get_or_insert_with(Stdio::null);
+        me.stdout.get_or_insert_with(Stdio::piped);
+        me.stderr.get_or_insert_with(Stdio::piped);
+        me.spawn().await?.wait_with_output().await
+    }
+
+    /// The program.
+    pub fn get_program(&self) -> &OsStr {
+        &self.program
+    }
+
+    /// The arguments (without the program).
+    pub fn get_args(&self) -> impl ExactSizeIterator<Item = &OsStr> {
+        self.args.iter().map(OsString::as_os_str)
+    }
+
+    /// The environment changes made with [`env`](Self::env) and
+    /// [`env_remove`](Self::env_remove): `None` for a removed variable.
+    pub fn get_envs(&self) -> impl ExactSizeIterator<Item = (&OsStr, Option<&OsStr>)> {
+        self.env.iter().map(|(k, v)| (k.as_os_str(), v.as_deref()))
+    }
+
+    /// The working directory, if set.
+    pub fn get_current_dir(&self) -> Option<&Path> {
+        self.cwd.as_deref()
+    }
+
+    /// The namespaces.
+    pub fn get_namespaces(&self) -> &Namespaces {
+        &self.namespaces
+    }
+
+    /// The error a failed step of the init becomes, with this sandbox's paths.
+    fn step_error(&self, e: StepError) -> io::Error {
+        match e.step {
+            Step::Exec => Error::from(e).with_path(&self.program).into(),
+            Step::Chdir => match &self.cwd {
+                Some(d) => Error::from(e).with_path(d).into(),
+                None => e.into(),
+            },
+            Step::Join => match self.namespaces.joins.get(e.detail as usize) {
+                Some(j) => j.error(e.errno),
+                None => e.into(),
+            },
+            _ => e.into(),
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send>(_: T) {}
+    let mut sb = Sandbox::new("true");
+    is_send(async move { sb.spawn().await });
+}
