@@ -24,7 +24,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::ns::Namespace;
+use crate::ns::kind::Namespace;
 use crate::steps::{Step, StepError};
 
 /// A failed step of namespace setup or process creation. Its `Display` (and its `Debug`,

@@ -14,56 +14,8 @@
 pub(crate) mod control;
 pub(crate) mod plan;
 pub(crate) mod report;
+pub(crate) mod spec;
 pub(crate) mod wire;
 
-use std::ffi::CString;
-use std::os::fd::RawFd;
-use std::time::Duration;
-
-use crate::ns::{NamespaceSet, Propagation};
-
 pub(crate) use plan::Plan;
-
-/// What a sandbox is made of, in owned, sendable form: built by the orchestrator, turned into
-/// a [`Plan`] by whoever clones (the orchestrator itself, or the launcher after receiving it).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Spec {
-    /// The namespaces the clone creates.
-    pub namespaces: NamespaceSet,
-    pub argv: Vec<CString>,
-    pub envp: Vec<CString>,
-    /// Paths to try with execve, in order (a PATH search prepared beforehand).
-    pub exec_paths: Vec<CString>,
-    pub cwd: Option<CString>,
-    pub hostname: Option<Vec<u8>>,
-    pub domainname: Option<Vec<u8>>,
-    /// Lines for uid_map and gid_map; `None`: no user namespace, or a hook writes them.
-    pub id_maps: Option<(Vec<u8>, Vec<u8>)>,
-    /// The propagation of `/`; `None` without a mount namespace.
-    pub propagation: Option<Propagation>,
-    pub mount_proc: bool,
-    /// Lock the mounts after mounting `/proc`.
-    pub lock_mounts: bool,
-    /// setns(2) nstype of each namespace to join, in order.
-    pub join_types: Vec<u32>,
-    /// Target fd numbers of the command's fds (stdio first, then passed fds).
-    pub targets: Vec<RawFd>,
-    pub wait_for_go: bool,
-    pub die_with_parent: bool,
-    pub wait_all: bool,
-    pub no_new_privs: bool,
-    pub timeout: Option<Duration>,
-    pub grace: Duration,
-}
-
-impl Spec {
-    /// Whether the init is pid 1 of a new pid namespace.
-    pub(crate) fn pidns(&self) -> bool {
-        self.namespaces.contains(crate::ns::Namespace::Pid)
-    }
-
-    /// Whether a new network namespace needs its loopback brought up.
-    pub(crate) fn net(&self) -> bool {
-        self.namespaces.contains(crate::ns::Namespace::Net)
-    }
-}
+pub(crate) use spec::Spec;

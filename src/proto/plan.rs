@@ -3,7 +3,7 @@
 use std::ffi::{CString, c_char};
 use std::os::fd::RawFd;
 
-use super::Spec;
+use super::spec::Spec;
 
 /// Everything the child needs, built before the clone from a [`Spec`] and the fds that go
 /// with it. Pointers in it point into the `CString`s the spec owns, which the child's copy of

@@ -4,8 +4,8 @@
 use std::ffi::CString;
 use std::time::Duration;
 
-use super::Spec;
-use crate::ns::{NamespaceSet, Propagation};
+use super::spec::Spec;
+use crate::ns::kind::{NamespaceSet, Propagation};
 
 struct Writer(Vec<u8>);
 
@@ -230,7 +230,7 @@ impl Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ns::Namespace;
+    use crate::ns::kind::Namespace;
 
     fn sample() -> Spec {
         Spec {

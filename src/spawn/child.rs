@@ -10,8 +10,7 @@ use tokio::io::AsyncReadExt;
 use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
 
-use super::prepare::ParentEnds;
-use super::stdio::{ChildStderr, ChildStdin, ChildStdout};
+use super::stdio::{ChildStderr, ChildStdin, ChildStdout, ParentEnds};
 use crate::error::Error;
 use crate::proto::control::{Control, ControlSender};
 use crate::proto::report::{Report, ReportReceiver};

@@ -4,8 +4,6 @@
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 
-use super::child::Pending;
-use super::prepare::Prepared;
 use crate::error::{Error, errno_of};
 use crate::ns::{Namespace, NamespaceSet};
 use crate::proto::{Plan, Spec};
@@ -49,43 +47,8 @@ pub(crate) fn clone_init(
     }
 }
 
-/// Create the init: through the launcher when one runs (and the sandbox allows it), by a
-/// direct clone otherwise.
-pub(crate) async fn start(p: Prepared) -> io::Result<Pending> {
-    let Prepared {
-        spec,
-        fds,
-        kinds,
-        use_launcher,
-        report_r,
-        control_w,
-        parent_ends,
-        child_ends,
-    } = p;
-    let launched = if use_launcher {
-        super::launcher::launch(&spec, &fds, &control_w).await
-    } else {
-        None
-    };
-    let (pid, pidfd) = match launched {
-        Some(r) => {
-            let (pid, pidfd) = r.map_err(|e| clone_error(e, kinds))?;
-            tracing::debug!(pid, "sandbox init created by the launcher");
-            (pid, pidfd)
-        }
-        None => {
-            let (pid, pidfd) = clone_init(spec, &fds, 0).map_err(|e| clone_error(e, kinds))?;
-            tracing::debug!(pid, "sandbox init created by a direct clone");
-            (pid, pidfd)
-        }
-    };
-    // The child has its copies; close the parent's copies of the child's ends now.
-    drop(child_ends);
-    Pending::new(pid, pidfd, report_r, control_w, parent_ends)
-}
-
 /// The error for a failed clone, naming the namespaces and the likely culprit.
-fn clone_error(e: io::Error, kinds: NamespaceSet) -> io::Error {
+pub(crate) fn clone_error(e: io::Error, kinds: NamespaceSet) -> io::Error {
     if Error::from_io(&e).is_some() {
         return e;
     }

@@ -52,16 +52,16 @@
 
 pub(crate) mod child;
 pub(crate) mod clone;
+mod config;
 pub(crate) mod hook;
 pub mod launcher;
 pub(crate) mod prepare;
 pub(crate) mod stdio;
 
-use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{ExitStatus, Output};
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,11 +70,15 @@ pub use child::{Child, Rusage};
 pub use hook::{IdMap, NewIdMaps, SetupContext, SetupHook};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 
+use child::Pending;
+use config::Config;
+use prepare::Prepared;
+
 use crate::error::Error;
 use crate::ns::Namespaces;
 use crate::proto::control::Control;
 use crate::proto::report::Report;
-use crate::steps::{Step, StepError};
+use crate::steps::Step;
 
 /// A builder for a sandboxed command, mirroring [`tokio::process::Command`].
 ///
@@ -82,33 +86,16 @@ use crate::steps::{Step, StepError};
 /// program) is reported by [`spawn`](Self::spawn).
 #[derive(Clone)]
 pub struct Sandbox {
-    program: OsString,
-    args: Vec<OsString>,
-    env_clear: bool,
-    env: BTreeMap<OsString, Option<OsString>>,
-    cwd: Option<PathBuf>,
-    stdin: Option<Stdio>,
-    stdout: Option<Stdio>,
-    stderr: Option<Stdio>,
-    fds: Vec<(RawFd, Arc<OwnedFd>)>,
-    kill_on_drop: bool,
-    namespaces: Namespaces,
-    timeout: Option<Duration>,
-    kill_after: Duration,
-    die_with_parent: bool,
-    wait_all: bool,
-    no_new_privs: bool,
-    hook: Option<Arc<dyn SetupHook>>,
-    use_launcher: bool,
+    cfg: Config,
 }
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sandbox")
-            .field("program", &self.program)
-            .field("args", &self.args)
-            .field("namespaces", &self.namespaces)
-            .field("timeout", &self.timeout)
+            .field("program", &self.cfg.program)
+            .field("args", &self.cfg.args)
+            .field("namespaces", &self.cfg.namespaces)
+            .field("timeout", &self.cfg.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -118,30 +105,13 @@ impl Sandbox {
     /// It creates no namespace until [`namespaces`](Self::namespaces) says which.
     pub fn new(program: impl AsRef<OsStr>) -> Self {
         Sandbox {
-            program: program.as_ref().to_owned(),
-            args: Vec::new(),
-            env_clear: false,
-            env: BTreeMap::new(),
-            cwd: None,
-            stdin: None,
-            stdout: None,
-            stderr: None,
-            fds: Vec::new(),
-            kill_on_drop: true,
-            namespaces: Namespaces::new(),
-            timeout: None,
-            kill_after: Duration::from_secs(5),
-            die_with_parent: true,
-            wait_all: false,
-            no_new_privs: false,
-            hook: None,
-            use_launcher: true,
+            cfg: Config::new(program.as_ref()),
         }
     }
 
     /// Add an argument.
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
-        self.args.push(arg.as_ref().to_owned());
+        self.cfg.args.push(arg.as_ref().to_owned());
         self
     }
     /// Add arguments.
@@ -150,13 +120,15 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.args
+        self.cfg
+            .args
             .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
     /// Set an environment variable.
     pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Self {
-        self.env
+        self.cfg
+            .env
             .insert(key.as_ref().to_owned(), Some(val.as_ref().to_owned()));
         self
     }
@@ -174,91 +146,91 @@ impl Sandbox {
     }
     /// Remove an environment variable.
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
-        self.env.insert(key.as_ref().to_owned(), None);
+        self.cfg.env.insert(key.as_ref().to_owned(), None);
         self
     }
     /// Start from an empty environment.
     pub fn env_clear(&mut self) -> &mut Self {
-        self.env_clear = true;
-        self.env.clear();
+        self.cfg.env_clear = true;
+        self.cfg.env.clear();
         self
     }
     /// The command's working directory (inside the sandbox's mount namespace).
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
-        self.cwd = Some(dir.as_ref().to_owned());
+        self.cfg.cwd = Some(dir.as_ref().to_owned());
         self
     }
     /// The command's stdin.
     pub fn stdin(&mut self, s: impl Into<Stdio>) -> &mut Self {
-        self.stdin = Some(s.into());
+        self.cfg.stdin = Some(s.into());
         self
     }
     /// The command's stdout.
     pub fn stdout(&mut self, s: impl Into<Stdio>) -> &mut Self {
-        self.stdout = Some(s.into());
+        self.cfg.stdout = Some(s.into());
         self
     }
     /// The command's stderr.
     pub fn stderr(&mut self, s: impl Into<Stdio>) -> &mut Self {
-        self.stderr = Some(s.into());
+        self.cfg.stderr = Some(s.into());
         self
     }
     /// Give the command `fd` as fd number `target` (3 or more). Nothing else is inherited.
     pub fn pass_fd(&mut self, target: RawFd, fd: impl Into<OwnedFd>) -> &mut Self {
-        self.fds.push((target, Arc::new(fd.into())));
+        self.cfg.fds.push((target, Arc::new(fd.into())));
         self
     }
     /// Kill the whole sandbox when the [`Child`] is dropped (default true).
     pub fn kill_on_drop(&mut self, on: bool) -> &mut Self {
-        self.kill_on_drop = on;
+        self.cfg.kill_on_drop = on;
         self
     }
     /// The namespaces to create or join (a [`Namespaces`] or a reference to one).
     pub fn namespaces(&mut self, ns: impl Into<Namespaces>) -> &mut Self {
-        self.namespaces = ns.into();
+        self.cfg.namespaces = ns.into();
         self
     }
     /// After `limit` from the spawn, send SIGTERM to the command, and SIGKILL to the whole
     /// sandbox [`kill_after`](Self::kill_after) later. Enforced by the init itself, whether or
     /// not the child is being waited for. [`Child::timed_out`] tells afterwards.
     pub fn timeout(&mut self, limit: Duration) -> &mut Self {
-        self.timeout = Some(limit);
+        self.cfg.timeout = Some(limit);
         self
     }
     /// The grace between the timeout's SIGTERM and SIGKILL (default 5 s).
     pub fn kill_after(&mut self, grace: Duration) -> &mut Self {
-        self.kill_after = grace;
+        self.cfg.kill_after = grace;
         self
     }
     /// Kill the sandbox when the orchestrator process dies (default true). Watches the process,
     /// not the spawning thread: PR_SET_PDEATHSIG fires when the parent *thread* exits, and a
     /// tokio blocking-pool thread exits after idling, which would kill a healthy sandbox.
     pub fn die_with_parent(&mut self, on: bool) -> &mut Self {
-        self.die_with_parent = on;
+        self.cfg.die_with_parent = on;
         self
     }
     /// When the command ends, wait for every other process of the sandbox instead of killing
     /// them.
     pub fn wait_all(&mut self, on: bool) -> &mut Self {
-        self.wait_all = on;
+        self.cfg.wait_all = on;
         self
     }
     /// Set `PR_SET_NO_NEW_PRIVS` for the command: execve never grants privileges (setuid bits
     /// and file capabilities are ignored).
     pub fn no_new_privs(&mut self, on: bool) -> &mut Self {
-        self.no_new_privs = on;
+        self.cfg.no_new_privs = on;
         self
     }
     /// Create this sandbox through the launcher when one was started with
     /// [`launcher::start`](crate::launcher::start) (default true); false forces a direct clone
     /// from this process.
     pub fn use_launcher(&mut self, on: bool) -> &mut Self {
-        self.use_launcher = on;
+        self.cfg.use_launcher = on;
         self
     }
     /// Run `hook` in the orchestrator after the namespaces exist and before the command runs.
     pub fn setup_hook(&mut self, hook: Arc<dyn SetupHook>) -> &mut Self {
-        self.hook = Some(hook);
+        self.cfg.hook = Some(hook);
         self
     }
 
@@ -275,9 +247,9 @@ impl Sandbox {
     ///
     /// Dropping the future half-way kills and reaps the sandbox.
     pub async fn spawn(&mut self) -> io::Result<Child> {
-        let prepared = prepare::prepare(self)?;
-        let mut pending = clone::start(prepared).await?;
-        if let Some(hook) = self.hook.clone() {
+        let prepared = prepare::prepare(&self.cfg)?;
+        let mut pending = start(prepared).await?;
+        if let Some(hook) = self.cfg.hook.clone() {
             if let Some(pidfd) = pending.pidfd() {
                 let ctx = SetupContext {
                     pid: pending.pid as u32,
@@ -290,7 +262,7 @@ impl Sandbox {
         match pending.recv().await? {
             Some(Report::Execed) => {}
             Some(Report::Failed(e)) => {
-                let err = self.step_error(e);
+                let err = self.cfg.step_error(e);
                 pending.reap().await;
                 return Err(err);
             }
@@ -306,14 +278,14 @@ impl Sandbox {
         }
         // `start` already said how the init was created (launcher or direct clone).
         tracing::debug!(pid = pending.pid, "sandbox command executed");
-        Ok(Child::new(pending, self.kill_on_drop))
+        Ok(Child::new(pending, self.cfg.kill_on_drop))
     }
 
     /// Spawn, wait, and return the status. Stdin is null unless set.
     pub async fn status(&mut self) -> io::Result<ExitStatus> {
         let mut me = self.clone();
-        if me.stdin.is_none() {
-            me.stdin = Some(Stdio::null());
+        if me.cfg.stdin.is_none() {
+            me.cfg.stdin = Some(Stdio::null());
         }
         me.spawn().await?.wait().await
     }
@@ -321,53 +293,76 @@ impl Sandbox {
     /// Spawn, collect stdout and stderr (piped unless set), wait. Stdin is null unless set.
     pub async fn output(&mut self) -> io::Result<Output> {
         let mut me = self.clone();
-        me.stdin.get_or_insert_with(Stdio::null);
-        me.stdout.get_or_insert_with(Stdio::piped);
-        me.stderr.get_or_insert_with(Stdio::piped);
+        me.cfg.stdin.get_or_insert_with(Stdio::null);
+        me.cfg.stdout.get_or_insert_with(Stdio::piped);
+        me.cfg.stderr.get_or_insert_with(Stdio::piped);
         me.spawn().await?.wait_with_output().await
     }
 
     /// The program.
     pub fn get_program(&self) -> &OsStr {
-        &self.program
+        &self.cfg.program
     }
 
     /// The arguments (without the program).
     pub fn get_args(&self) -> impl ExactSizeIterator<Item = &OsStr> {
-        self.args.iter().map(OsString::as_os_str)
+        self.cfg.args.iter().map(OsString::as_os_str)
     }
 
     /// The environment changes made with [`env`](Self::env) and
     /// [`env_remove`](Self::env_remove): `None` for a removed variable.
     pub fn get_envs(&self) -> impl ExactSizeIterator<Item = (&OsStr, Option<&OsStr>)> {
-        self.env.iter().map(|(k, v)| (k.as_os_str(), v.as_deref()))
+        self.cfg
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_os_str(), v.as_deref()))
     }
 
     /// The working directory, if set.
     pub fn get_current_dir(&self) -> Option<&Path> {
-        self.cwd.as_deref()
+        self.cfg.cwd.as_deref()
     }
 
     /// The namespaces.
     pub fn get_namespaces(&self) -> &Namespaces {
-        &self.namespaces
+        &self.cfg.namespaces
     }
+}
 
-    /// The error a failed step of the init becomes, with this sandbox's paths.
-    fn step_error(&self, e: StepError) -> io::Error {
-        match e.step {
-            Step::Exec => Error::from(e).with_path(&self.program).into(),
-            Step::Chdir => match &self.cwd {
-                Some(d) => Error::from(e).with_path(d).into(),
-                None => e.into(),
-            },
-            Step::Join => match self.namespaces.joins.get(e.detail as usize) {
-                Some(j) => j.error(e.errno),
-                None => e.into(),
-            },
-            _ => e.into(),
+/// Create the init: through the launcher when one runs (and the sandbox allows it), by a
+/// direct clone otherwise.
+pub(crate) async fn start(p: Prepared) -> io::Result<Pending> {
+    let Prepared {
+        spec,
+        fds,
+        kinds,
+        use_launcher,
+        report_r,
+        control_w,
+        parent_ends,
+        child_ends,
+    } = p;
+    let launched = if use_launcher {
+        launcher::launch(&spec, &fds, &control_w).await
+    } else {
+        None
+    };
+    let (pid, pidfd) = match launched {
+        Some(r) => {
+            let (pid, pidfd) = r.map_err(|e| clone::clone_error(e, kinds))?;
+            tracing::debug!(pid, "sandbox init created by the launcher");
+            (pid, pidfd)
         }
-    }
+        None => {
+            let (pid, pidfd) =
+                clone::clone_init(spec, &fds, 0).map_err(|e| clone::clone_error(e, kinds))?;
+            tracing::debug!(pid, "sandbox init created by a direct clone");
+            (pid, pidfd)
+        }
+    };
+    // The child has its copies; close the parent's copies of the child's ends now.
+    drop(child_ends);
+    Pending::new(pid, pidfd, report_r, control_w, parent_ends)
 }
 
 #[allow(dead_code)]

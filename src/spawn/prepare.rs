@@ -10,21 +10,13 @@ use std::sync::Arc;
 
 use tokio::net::unix::pipe;
 
-use super::Sandbox;
-use super::stdio::{ChildStderr, ChildStdin, ChildStdout, StdioKind};
+use super::config::Config;
+use super::stdio::{ParentEnds, StdioKind};
 use crate::error::Error;
 use crate::ns::{Namespace, NamespaceSet};
 use crate::proto::Spec;
 use crate::proto::control::ControlSender;
 use crate::steps::Step;
-
-/// The orchestrator's ends of piped stdio.
-#[derive(Default)]
-pub(crate) struct ParentEnds {
-    pub stdin: Option<ChildStdin>,
-    pub stdout: Option<ChildStdout>,
-    pub stderr: Option<ChildStderr>,
-}
 
 /// Everything prepared for one clone.
 pub(crate) struct Prepared {
@@ -57,7 +49,7 @@ fn pipe(what: &'static str) -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// The environment the command will see.
-fn environment(sb: &Sandbox) -> BTreeMap<OsString, OsString> {
+fn environment(sb: &Config) -> BTreeMap<OsString, OsString> {
     let mut env: BTreeMap<OsString, OsString> = if sb.env_clear {
         BTreeMap::new()
     } else {
@@ -160,7 +152,7 @@ fn stdio_source(
 
 /// The command's fds: stdio, then passed fds. Returns (source, target) pairs.
 fn command_fds(
-    sb: &Sandbox,
+    sb: &Config,
     held: &mut Vec<Arc<OwnedFd>>,
     ends: &mut ParentEnds,
 ) -> io::Result<Vec<(RawFd, RawFd)>> {
@@ -193,7 +185,7 @@ fn command_fds(
 }
 
 /// Build everything the child needs: checked input, C strings, fds.
-pub(crate) fn prepare(sb: &Sandbox) -> io::Result<Prepared> {
+pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
     let ns = &sb.namespaces;
     ns.validate()?;
     if sb.program.is_empty() {

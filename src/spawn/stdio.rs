@@ -14,6 +14,14 @@ pub type ChildStdout = pipe::Receiver;
 /// The orchestrator's end of a piped stderr: tokio's pipe reader, as [`ChildStdout`].
 pub type ChildStderr = pipe::Receiver;
 
+/// The orchestrator's ends of piped stdio.
+#[derive(Default)]
+pub(crate) struct ParentEnds {
+    pub stdin: Option<ChildStdin>,
+    pub stdout: Option<ChildStdout>,
+    pub stderr: Option<ChildStderr>,
+}
+
 /// Where a standard stream of the sandboxed command goes: the orchestrator's own, `/dev/null`,
 /// a pipe, or an fd of the caller's.
 #[derive(Clone, Debug, Default)]

@@ -26,7 +26,7 @@ pub mod uts;
 
 use std::borrow::Cow;
 
-use crate::ns::Namespace;
+use crate::ns::kind::Namespace;
 
 /// Declares [`Step`] and [`Step::ALL`] from one list, so no step can be missing from the
 /// decoder of the child's reports.

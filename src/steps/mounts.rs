@@ -5,7 +5,7 @@ use rustix::mount::{MountFlags, MountPropagationFlags};
 use rustix::thread::LinkNameSpaceType;
 
 use super::{Step, StepError, fail};
-use crate::ns::Propagation;
+use crate::ns::kind::Propagation;
 
 /// Make `/` and everything under it slave (events flow in from the host, never out) or
 /// private. Right after a new mount namespace: many distributions make `/` shared, and a
