@@ -17,9 +17,10 @@
 //!   4 GiB, with a direct clone and (when nsbox has one) through the launcher;
 //! - the Pss of the init of one idle sandbox (`sleep 100`).
 //!
-//! The floor is the same sandbox with the least work, straight against libc: clone(2) with the
-//! same `CLONE_NEW*` flags; in the child, what nsbox's init does for those flags (id maps, `/`
-//! recursively slave, a fresh `/proc`, `lo` up), then fork, execve, waitpid, `_exit`.
+//! The floor is the same sandbox with the least work: clone(2) with the same `CLONE_NEW*`
+//! flags; in the child, the setup steps nsbox's init runs for those flags, called straight
+//! from `nsbox::steps` (id maps, `/` recursively slave, a fresh `/proc`, the mount lock, `lo`
+//! up), then fork, execve, waitpid, `_exit`: no init loop, no report pipe, no signalfd.
 //!
 //! Every comparison is a ratio of figures from the same run; the targets of issue 4 are printed
 //! with "met" or "NOT met". Nothing here asserts on timing: a slow machine gives slow figures,
@@ -251,7 +252,7 @@ impl FloorPlan {
             Ok(())
         } else {
             Err(io::Error::other(format!(
-                "floor child failed: {} (exit codes 10..15 name the step)",
+                "floor child failed: {} (exit codes 10..17 name the step)",
                 ExitStatus::from_raw(st)
             )))
         }
@@ -270,129 +271,36 @@ fn waitpid(pid: libc::pid_t) -> libc::c_int {
     }
 }
 
-/// Write `data` to the file at `path` (async-signal-safe).
-///
-/// # Safety
-///
-/// `path` must be NUL-terminated.
-unsafe fn write_file(path: &std::ffi::CStr, data: &[u8]) -> bool {
-    // SAFETY: NUL-terminated path; `data` is valid for the call; we close what we opened.
-    unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return false;
-        }
-        let n = libc::write(fd, data.as_ptr().cast(), data.len());
-        libc::close(fd);
-        n == data.len() as isize
-    }
-}
-
-/// Lock every mount, the fresh /proc included, with the least work: a helper that shares our
-/// memory and fd table (we are suspended until it exits) starts in a new user namespace and a
-/// copy of our mount namespace, where every mount is locked, and opens that namespace; we join
-/// it. Async-signal-safe.
-fn lock_mounts() -> bool {
-    extern "C" fn helper(arg: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: `arg` is the parent's fd slot; the parent is suspended until we exit.
-        unsafe {
-            *arg.cast::<libc::c_int>() = libc::open(
-                c"/proc/self/ns/mnt".as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
-            );
-        }
-        0
-    }
-    let mut stack = [0u8; 16 * 1024];
-    let mut fd: libc::c_int = -1;
-    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
-    let flags = libc::CLONE_VM
-        | libc::CLONE_VFORK
-        | libc::CLONE_FILES
-        | libc::CLONE_NEWUSER
-        | libc::CLONE_NEWNS
-        | libc::SIGCHLD;
-    // SAFETY: the helper runs on `stack` with a pointer to `fd`, both alive until it exits
-    // (CLONE_VFORK); then we reap it, join the namespace it opened and close the fd.
-    unsafe {
-        let pid = libc::clone(
-            helper,
-            top as *mut libc::c_void,
-            flags,
-            (&raw mut fd).cast(),
-        );
-        if pid < 0 {
-            return false;
-        }
-        waitpid(pid);
-        std::hint::black_box(&mut stack);
-        let ok = fd >= 0 && libc::setns(fd, libc::CLONE_NEWNS) == 0;
-        libc::close(fd);
-        ok
-    }
-}
-
-/// The floor's init: the same setup nsbox's init does for these flags, then fork, exec, wait.
-/// Only raw syscalls (async-signal-safe); leaves by `_exit`.
+/// The floor's init: the same setup steps nsbox's init runs for these flags (the crate's own
+/// implementation of each step, `nsbox::steps`), then fork, exec, wait. Async-signal-safe;
+/// leaves by `_exit`, with an exit code naming the step that failed.
 ///
 /// # Safety
 ///
 /// Only in the child of [`FloorPlan::run_once`]'s clone.
 unsafe fn floor_child(p: &FloorPlan) -> ! {
+    use nsbox::steps;
+    let exit = |code| -> ! {
+        // SAFETY: _exit never returns and runs no user-space cleanup.
+        unsafe { libc::_exit(code) }
+    };
+    if p.user && steps::ids::map_ids(&p.uid_map, &p.gid_map).is_err() {
+        exit(10);
+    }
+    if p.mount && steps::mounts::root_propagation(nsbox::Propagation::Slave).is_err() {
+        exit(12);
+    }
+    if p.mount_proc && steps::mounts::mount_proc().is_err() {
+        exit(13);
+    }
+    if p.lock && steps::mounts::lock_mounts().is_err() {
+        exit(17);
+    }
+    if p.net && steps::net::loopback_up().is_err() {
+        exit(14);
+    }
     // SAFETY: raw syscalls on buffers the plan owns; every path ends in _exit or execve.
     unsafe {
-        if p.user {
-            write_file(c"/proc/self/setgroups", b"deny");
-            if !write_file(c"/proc/self/uid_map", &p.uid_map) {
-                libc::_exit(10);
-            }
-            if !write_file(c"/proc/self/gid_map", &p.gid_map) {
-                libc::_exit(11);
-            }
-        }
-        if p.mount {
-            let flags = libc::MS_REC | libc::MS_SLAVE;
-            let r = libc::mount(
-                c"none".as_ptr(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                flags,
-                std::ptr::null(),
-            );
-            if r < 0 {
-                libc::_exit(12);
-            }
-        }
-        if p.mount_proc {
-            let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-            let r = libc::mount(
-                c"proc".as_ptr(),
-                c"/proc".as_ptr(),
-                c"proc".as_ptr(),
-                flags,
-                std::ptr::null(),
-            );
-            if r < 0 {
-                libc::_exit(13);
-            }
-        }
-        if p.lock && !lock_mounts() {
-            libc::_exit(17);
-        }
-        if p.net {
-            let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-            let mut req: libc::ifreq = std::mem::zeroed();
-            req.ifr_name[0] = b'l' as c_char;
-            req.ifr_name[1] = b'o' as c_char;
-            if s < 0 || libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req) < 0 {
-                libc::_exit(14);
-            }
-            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-            if libc::ioctl(s, libc::SIOCSIFFLAGS, &req) < 0 {
-                libc::_exit(15);
-            }
-            libc::close(s);
-        }
         let cmd = libc::syscall(
             libc::SYS_clone,
             libc::SIGCHLD as libc::c_ulong,
