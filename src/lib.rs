@@ -14,8 +14,8 @@
 //!
 //! Both modes run the same setup steps (id maps, mounts, hostname, loopback, joins), and a
 //! failure of any step is an [`Error`] naming its [`Step`], path, errno and a hint. The
-//! process trees and the protocols are described in the docs of [`Sandbox`], [`launcher`],
-//! [`enter`](mod@enter) and [`supervisor`], and in `docs/ARCHITECTURE.md`.
+//! process trees are described in the docs of [`Sandbox`], [`launcher`], [`enter()`] and
+//! [`Supervisor`], and with the protocols in `docs/ARCHITECTURE.md`.
 //!
 //! `#[tokio::main]` starts its worker threads before `main`'s body runs, and the launcher
 //! must be forked while the process has one thread: start it in a plain `fn main`, then run
@@ -58,7 +58,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod child;
-pub mod enter;
+mod enter;
 mod error;
 mod exit;
 mod ns;
@@ -70,7 +70,7 @@ mod status;
 pub mod steps;
 mod sys;
 
-pub use enter::supervisor::{self, Supervisor};
+pub use enter::supervisor::Supervisor;
 pub use enter::{Entered, enter};
 pub use error::Error;
 pub use exit::exit_as_status;

@@ -6,46 +6,8 @@
 //! - `waiter`: the process that stays outside the pid namespace;
 //! - [`supervisor`]: the async reaper and signal forwarder of the inside;
 //! - `tty`: the terminal's foreground hand-over.
-//!
-//! ```no_run
-//! use nsbox::{Namespaces, Supervisor, enter, exit_as_status};
-//! fn main() -> std::io::Result<()> {
-//!     // First thing in main: no thread may exist yet.
-//!     let entered = enter(Namespaces::all().hostname("demo"))?;
-//!     assert!(entered.is_pid1());
-//!     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-//!     let status = rt.block_on(Supervisor::new().run(std::process::Command::new("sh")))?;
-//!     exit_as_status(status)
-//! }
-//! ```
-//!
-//! # The process tree
-//!
-//! Without a pid namespace, `enter` changes the calling process's namespaces and returns.
-//! With one, it forks once: the original process stays outside as the *waiter* (it never
-//! returns from `enter`), and the child returns as pid 1 of the new namespace.
-//!
-//! ```text
-//! shell ── nsrun (waiter, outside) ── nsrun (pid 1, returns from enter) ── PROGRAM
-//! ```
-//!
-//! The waiter puts the child in its own process group (both sides call setpgid, so the group
-//! exists whichever runs first), hands it the terminal's foreground if the waiter's group
-//! holds it, and only then lets the child go on (a byte on a pipe), so the inside never
-//! touches the terminal before it is its own. It forwards [`FORWARDED`]
-//! signals to pid 1, gives the terminal back when the child ends, and exits exactly as the
-//! inside did: the child writes its main command's raw wait status on a pipe before it exits
-//! ([`exit_as_status`](crate::exit_as_status) does that), since pid 1 cannot die by its own
-//! signal.
-//!
-//! The forwarded signals are blocked before the fork and stay blocked in the child when
-//! `enter` returns, so a signal that arrives before the program installs its handlers stays
-//! pending instead of being dropped (pid 1 ignores signals it has no handler for).
-//! [`Supervisor::run`](crate::Supervisor::run) installs the handlers, then unblocks them.
-//! If the waiter is killed, the kernel kills pid 1 (PR_SET_PDEATHSIG; the waiter is
-//! single-threaded, so the parent thread is the parent process) and with it the namespace.
 
-pub mod supervisor;
+pub(crate) mod supervisor;
 pub(crate) mod tty;
 mod waiter;
 
@@ -113,10 +75,48 @@ impl Entered {
 /// Move the calling process into the namespaces `ns` describes: join the namespaces to join,
 /// then create user, mount, uts, ipc, net, cgroup and pid namespaces in that order, mapping
 /// ids, making `/` slave, setting the hostname and domain name, bringing loopback up and,
-/// with a pid namespace, forking as described in the [module docs](self). Each of these
+/// with a pid namespace, forking as described below. Each of these
 /// steps is the same code a sandbox's init runs.
 ///
 /// Call it first thing in `main`, before any thread (so before a tokio runtime) exists.
+///
+/// ```no_run
+/// use nsbox::{Namespaces, Supervisor, enter, exit_as_status};
+/// fn main() -> std::io::Result<()> {
+///     // First thing in main: no thread may exist yet.
+///     let entered = enter(Namespaces::all().hostname("demo"))?;
+///     assert!(entered.is_pid1());
+///     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+///     let status = rt.block_on(Supervisor::new().run(std::process::Command::new("sh")))?;
+///     exit_as_status(status)
+/// }
+/// ```
+///
+/// # The process tree
+///
+/// Without a pid namespace, `enter` changes the calling process's namespaces and returns.
+/// With one, it forks once: the original process stays outside as the *waiter* (it never
+/// returns from `enter`), and the child returns as pid 1 of the new namespace.
+///
+/// ```text
+/// shell ── nsrun (waiter, outside) ── nsrun (pid 1, returns from enter) ── PROGRAM
+/// ```
+///
+/// The waiter puts the child in its own process group (both sides call setpgid, so the group
+/// exists whichever runs first), hands it the terminal's foreground if the waiter's group
+/// holds it, and only then lets the child go on (a byte on a pipe), so the inside never
+/// touches the terminal before it is its own. It forwards [`FORWARDED`]
+/// signals to pid 1, gives the terminal back when the child ends, and exits exactly as the
+/// inside did: the child writes its main command's raw wait status on a pipe before it exits
+/// ([`exit_as_status`](crate::exit_as_status) does that), since pid 1 cannot die by its own
+/// signal.
+///
+/// The forwarded signals are blocked before the fork and stay blocked in the child when
+/// `enter` returns, so a signal that arrives before the program installs its handlers stays
+/// pending instead of being dropped (pid 1 ignores signals it has no handler for).
+/// [`Supervisor::run`](crate::Supervisor::run) installs the handlers, then unblocks them.
+/// If the waiter is killed, the kernel kills pid 1 (PR_SET_PDEATHSIG; the waiter is
+/// single-threaded, so the parent thread is the parent process) and with it the namespace.
 ///
 /// # Errors
 ///

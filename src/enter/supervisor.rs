@@ -1,35 +1,4 @@
-//! The async supervisor of an entered process: spawn the main command, reap every orphan,
-//! forward signals, resolve with the main command's exact status.
-//!
-//! ```no_run
-//! # async fn f() -> std::io::Result<()> {
-//! let status = nsbox::Supervisor::new()
-//!     .run(std::process::Command::new("make"))
-//!     .await?;
-//! # Ok(()) }
-//! ```
-//!
-//! # Reaping and tokio::process
-//!
-//! The supervisor reaps with `waitpid(-1)`, which takes the status of *every* child of the
-//! process. That is right for pid 1 of a namespace (or a child subreaper) that owns every
-//! child it has, and wrong anywhere else: do not use `tokio::process` or `std::process::Child::wait`
-//! in a process that runs a `Supervisor` (their statuses would be stolen and they would fail
-//! with ECHILD). In an orchestrator, use [`Sandbox`](crate::Sandbox), which never calls
-//! `waitpid(-1)`.
-//!
-//! # Signals
-//!
-//! SIGCHLD arrives coalesced: every delivery is only a wake-up, after which the supervisor
-//! reaps with WNOHANG until nothing is left (catatonit issue 4 hung by reaping one child per
-//! signal). The main command is also watched through a pidfd, so its end is seen even if a
-//! SIGCHLD was merged with another.
-//!
-//! [`FORWARDED`] signals received by this process are sent on to the main
-//! command. [`enter`](crate::enter()) leaves them blocked so none is lost before the supervisor
-//! starts; `run` installs its handlers first and unblocks them after, on the thread that first
-//! polls it: poll `run` from the thread that called `enter` (with `block_on`), so that thread
-//! takes them (threads started after `enter` inherit the blocked mask).
+//! The async supervisor of an entered process (see [`Supervisor`]).
 
 use std::io;
 use std::os::fd::AsFd;
@@ -44,7 +13,38 @@ use crate::error::Error;
 use crate::signals::FORWARDED;
 use crate::steps::Step;
 
-/// Supervises the main command of an entered process. See the [module docs](self).
+/// Supervises the main command of an entered process: spawns it, reaps every orphan,
+/// forwards signals, and resolves with the main command's exact status.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// let status = nsbox::Supervisor::new()
+///     .run(std::process::Command::new("make"))
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Reaping and tokio::process
+///
+/// The supervisor reaps with `waitpid(-1)`, which takes the status of *every* child of the
+/// process. That is right for pid 1 of a namespace (or a child subreaper) that owns every
+/// child it has, and wrong anywhere else: do not use `tokio::process` or `std::process::Child::wait`
+/// in a process that runs a `Supervisor` (their statuses would be stolen and they would fail
+/// with ECHILD). In an orchestrator, use [`Sandbox`](crate::Sandbox), which never calls
+/// `waitpid(-1)`.
+///
+/// # Signals
+///
+/// SIGCHLD arrives coalesced: every delivery is only a wake-up, after which the supervisor
+/// reaps with WNOHANG until nothing is left (catatonit issue 4 hung by reaping one child per
+/// signal). The main command is also watched through a pidfd, so its end is seen even if a
+/// SIGCHLD was merged with another.
+///
+/// [`FORWARDED`] signals received by this process are sent on to the main
+/// command. [`enter`](crate::enter()) leaves them blocked so none is lost before the supervisor
+/// starts; `run` installs its handlers first and unblocks them after, on the thread that first
+/// polls it: poll `run` from the thread that called `enter` (with `block_on`), so that thread
+/// takes them (threads started after `enter` inherit the blocked mask).
 #[derive(Clone, Debug, Default)]
 pub struct Supervisor {
     /// Wait for every process when the main command ends, instead of killing the rest.

@@ -1,54 +1,15 @@
 //! Spawn mode: [`Sandbox`] creates a child in new namespaces from a running (multi-threaded)
 //! tokio runtime, and [`Child`] resolves with the command's exact status.
 //!
+//! - `config`: the builder's settings as data;
 //! - [`stdio`]: where the command's streams go;
 //! - [`hook`]: the parent-side setup hook and [`NewIdMaps`];
-//! - [`prepare`]: everything built before the clone;
-//! - [`clone`]: the init's creation (direct, or through the [`launcher`]);
+//! - [`prepare`]: everything built before the clone (checked input, C strings, fds);
+//! - [`clone`]: the init's creation by a direct clone, and clone errors;
+//! - [`launcher`]: the fork server that clones inits for a large orchestrator;
 //! - [`child`]: the running sandbox ([`Child`]) and the background reaper.
 //!
-//! ```no_run
-//! use std::time::Duration;
-//! use nsbox::{Namespaces, Sandbox, Stdio};
-//!
-//! # async fn f() -> std::io::Result<()> {
-//! let mut sb = Sandbox::new("sh");
-//! sb.args(["-c", "echo hello from $(hostname)"])
-//!     .namespaces(Namespaces::all().hostname("build"))
-//!     .stdout(Stdio::piped())
-//!     .timeout(Duration::from_secs(600));
-//! let out = sb.output().await?;
-//! assert!(out.status.success());
-//! assert_eq!(out.stdout, b"hello from build\n");
-//! # Ok(()) }
-//! ```
-//!
-//! # The process tree
-//!
-//! ```text
-//! orchestrator ── init (pid 1 of the new pid namespace; host pid = Child::id) ── PROGRAM
-//! ```
-//!
-//! The init is created with clone3(2) and `CLONE_PIDFD` (clone(2) + pidfd_open(2) where
-//! clone3 is missing), with the namespaces as clone flags, so the orchestrator never unshares
-//! anything itself. It runs only async-signal-safe code (see `src/child/`), sets the
-//! namespaces up, forks PROGRAM into its own process group, reaps every orphan, forwards
-//! signals, reports PROGRAM's raw wait status on a pipe, and exits; with a pid namespace the
-//! kernel then kills whatever is left. Without a pid namespace the init is a child subreaper
-//! and kills what is left itself.
-//!
-//! The orchestrator waits only on its own pidfds (never `waitpid(-1)`), so `tokio::process`
-//! children in the same process keep working.
-//!
-//! # Caveats
-//!
-//! - Dropping a [`Child`] (with [`kill_on_drop`](Sandbox::kill_on_drop), the default) kills the
-//!   whole sandbox and reaps its init in the background.
-//! - The terminal is not handed over in spawn mode: PROGRAM runs in its own process group,
-//!   in the background of any terminal.
-//! - Joining namespaces ([`Namespaces::join_path`]) happens inside the new user namespace, if
-//!   one is created: joining a namespace owned by the host's user namespace then fails with
-//!   EPERM. Join without a new user namespace, or use [`enter`](crate::enter()).
+//! The user-facing documentation (the process tree, the caveats) is on [`Sandbox`].
 
 pub(crate) mod child;
 pub(crate) mod clone;
@@ -80,10 +41,55 @@ use crate::proto::control::Control;
 use crate::proto::report::Report;
 use crate::steps::Step;
 
-/// A builder for a sandboxed command, mirroring [`tokio::process::Command`].
+/// A command to run in a sandbox: a builder with the methods of [`tokio::process::Command`]
+/// (`arg`, `env`, `current_dir`, `stdin`, ...) plus the sandbox's own (`namespaces`,
+/// `timeout`, `setup_hook`, ...), whose [`spawn`](Self::spawn) resolves to a [`Child`].
 ///
 /// Builders never fail: every problem (a NUL in an argument, a bad hostname, a missing
 /// program) is reported by [`spawn`](Self::spawn).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use nsbox::{Namespaces, Sandbox, Stdio};
+///
+/// # async fn f() -> std::io::Result<()> {
+/// let mut sb = Sandbox::new("sh");
+/// sb.args(["-c", "echo hello from $(hostname)"])
+///     .namespaces(Namespaces::all().hostname("build"))
+///     .stdout(Stdio::piped())
+///     .timeout(Duration::from_secs(600));
+/// let out = sb.output().await?;
+/// assert!(out.status.success());
+/// assert_eq!(out.stdout, b"hello from build\n");
+/// # Ok(()) }
+/// ```
+///
+/// # The process tree
+///
+/// ```text
+/// orchestrator ── init (pid 1 of the new pid namespace; host pid = Child::id) ── PROGRAM
+/// ```
+///
+/// The init is created with clone3(2) and `CLONE_PIDFD` (clone(2) + pidfd_open(2) where
+/// clone3 is missing), with the namespaces as clone flags, so the orchestrator never unshares
+/// anything itself. It runs only async-signal-safe code (see `src/child/`), sets the
+/// namespaces up, forks PROGRAM into its own process group, reaps every orphan, forwards
+/// signals, reports PROGRAM's raw wait status on a pipe, and exits; with a pid namespace the
+/// kernel then kills whatever is left. Without a pid namespace the init is a child subreaper
+/// and kills what is left itself.
+///
+/// The orchestrator waits only on its own pidfds (never `waitpid(-1)`), so `tokio::process`
+/// children in the same process keep working.
+///
+/// # Caveats
+///
+/// - Dropping a [`Child`] (with [`kill_on_drop`](Sandbox::kill_on_drop), the default) kills the
+///   whole sandbox and reaps its init in the background.
+/// - The terminal is not handed over in spawn mode: PROGRAM runs in its own process group,
+///   in the background of any terminal.
+/// - Joining namespaces ([`Namespaces::join_path`]) happens inside the new user namespace, if
+///   one is created: joining a namespace owned by the host's user namespace then fails with
+///   EPERM. Join without a new user namespace, or use [`enter`](crate::enter()).
 #[derive(Clone)]
 pub struct Sandbox {
     cfg: Config,
