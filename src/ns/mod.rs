@@ -413,9 +413,7 @@ pub(crate) fn require_single_thread(what: &str) -> io::Result<()> {
         return Err(Error::failed(
             Step::Threads,
             io::ErrorKind::Other,
-            format!(
-                "{what}: the process has {threads} threads; it needs a single-threaded process"
-            ),
+            format!("{what} needs a single-threaded process, and this one has {threads} threads"),
         )
         .with_hint(Step::Threads.hint(libc::EINVAL, None).unwrap_or_default())
         .into());

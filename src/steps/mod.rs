@@ -153,7 +153,7 @@ impl Step {
             Hook => "setup hook",
             Chdir => "chdir",
             Exec => "exec",
-            Threads => "count threads",
+            Threads => "check for a single thread",
             Launcher => "launcher",
             Spawn => "spawn",
             Wait => "wait",
