@@ -100,7 +100,10 @@ fn die_by_signal(sig: i32, core_dumped: bool) {
         (0, 0)
     };
     let _ = setrlimit(Resource::RLIMIT_CORE, soft, hard);
-    crate::sys::sigprocmask(libc::SIG_UNBLOCK, &crate::sys::sigset(&[sig], false));
+    crate::signals::mask(
+        nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+        &crate::signals::set_of(&[sig]),
+    );
     if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
         let _ = nix::sys::signal::raise(sig);
         // A process-directed copy in case another thread would take it.

@@ -18,3 +18,39 @@ pub const FORWARDED: [i32; 8] = [
 pub fn is_forwarded(sig: i32) -> bool {
     FORWARDED.contains(&sig)
 }
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+
+/// The signal set of `sigs` (numbers that name no signal are left out). Async-signal-safe.
+pub(crate) fn set_of(sigs: &[i32]) -> SigSet {
+    let mut set = SigSet::empty();
+    for &n in sigs {
+        if let Ok(sig) = Signal::try_from(n) {
+            set.add(sig);
+        }
+    }
+    set
+}
+
+/// Change the calling thread's signal mask (sigprocmask(2)); returns the previous mask.
+/// Async-signal-safe.
+pub(crate) fn mask(how: SigmaskHow, set: &SigSet) -> SigSet {
+    let mut old = SigSet::empty();
+    let _ = nix::sys::signal::sigprocmask(how, Some(set), Some(&mut old));
+    old
+}
+
+/// A signalfd for `set` (which the caller keeps blocked), close-on-exec and non-blocking.
+/// Async-signal-safe.
+pub(crate) fn signalfd(set: &SigSet) -> Result<nix::sys::signalfd::SignalFd, i32> {
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| e as i32)
+}
+
+/// The next pending signal of a signalfd, or `None`. Async-signal-safe.
+pub(crate) fn next_signal(sfd: &nix::sys::signalfd::SignalFd) -> Option<i32> {
+    match sfd.read_signal() {
+        Ok(Some(info)) => Some(info.ssi_signo as i32),
+        _ => None,
+    }
+}

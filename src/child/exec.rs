@@ -5,7 +5,9 @@ use std::os::fd::RawFd;
 use crate::proto::Plan;
 use crate::proto::report::{Report, ReportSender};
 use crate::steps::{Step, StepError};
-use crate::sys::{self, errno};
+use nix::sys::signal::{SigSet, SigmaskHow};
+
+use crate::sys;
 
 /// Move the init's own fds and the command's fds into place and close everything else:
 /// every source first to `high_base..` (so that no source is overwritten by a target), then
@@ -41,7 +43,7 @@ pub(crate) fn exec_command(plan: &Plan, err_fd: RawFd, init_pid: i32) -> ! {
     if ppid != init_pid && ppid != 0 {
         sys::exit_immediately(127);
     }
-    sys::sigprocmask(libc::SIG_SETMASK, &sys::sigset(&[], false));
+    crate::signals::mask(SigmaskHow::SIG_SETMASK, &SigSet::empty());
     let report = |e: StepError| -> ! {
         ReportSender(err_fd).send(Report::Failed(e));
         sys::exit_immediately(127)
@@ -61,7 +63,7 @@ pub(crate) fn exec_command(plan: &Plan, err_fd: RawFd, init_pid: i32) -> ! {
         // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings the plan
         // owns; execve only returns on failure.
         unsafe { libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
-        match errno() {
+        match nix::errno::Errno::last_raw() {
             libc::ENOENT | libc::ENOTDIR => {}
             libc::EACCES => best = libc::EACCES,
             e => {

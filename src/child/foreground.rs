@@ -8,15 +8,16 @@ use std::process::Command;
 /// before it execs. Only call it when this process's group holds the foreground; set
 /// `process_group(0)` too.
 pub(crate) fn take_foreground_before_exec(cmd: &mut Command, tty: RawFd) {
-    let ttou = crate::sys::sigset(&[libc::SIGTTOU], false);
+    use nix::sys::signal::SigmaskHow;
+    let ttou = crate::signals::set_of(&[libc::SIGTTOU]);
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe calls (sigprocmask, getpid, tcsetpgrp) on values captured before the
     // fork; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
-            let old = crate::sys::sigprocmask(libc::SIG_BLOCK, &ttou);
+            let old = crate::signals::mask(SigmaskHow::SIG_BLOCK, &ttou);
             libc::tcsetpgrp(tty, libc::getpid());
-            crate::sys::sigprocmask(libc::SIG_SETMASK, &old);
+            crate::signals::mask(SigmaskHow::SIG_SETMASK, &old);
             Ok(())
         });
     }

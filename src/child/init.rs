@@ -13,6 +13,8 @@ use crate::signals::FORWARDED;
 use crate::steps::{self, Step, StepError};
 use crate::sys;
 
+use nix::sys::signal::{SigSet, SigmaskHow};
+
 /// Entry point of the cloned child. Never returns.
 ///
 /// # Safety
@@ -41,10 +43,10 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         sys::exit_immediately(126);
     }
     // Every signal stays blocked in the init; the ones it acts on come through a signalfd.
-    sys::sigprocmask(libc::SIG_SETMASK, &sys::sigset(&[], true));
+    crate::signals::mask(SigmaskHow::SIG_SETMASK, &SigSet::all());
     let mut watched = [libc::SIGCHLD; FORWARDED.len() + 1];
     watched[1..].copy_from_slice(&FORWARDED);
-    let sfd = match sys::signalfd(&sys::sigset(&watched, false)) {
+    let sfd = match crate::signals::signalfd(&crate::signals::set_of(&watched)) {
         Ok(fd) => fd,
         Err(e) => fail(report, StepError::new(Step::Signalfd, e)),
     };

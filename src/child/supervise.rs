@@ -3,7 +3,9 @@
 //!
 //! The rule of [`crate::child`] applies to every line.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
+
+use nix::sys::signalfd::SignalFd;
 
 use crate::proto::Plan;
 use crate::proto::control::{Control, ControlReceiver, Received};
@@ -40,7 +42,7 @@ pub(super) fn supervise(
     plan: &Plan,
     report: ReportSender,
     control: ControlReceiver,
-    sfd: OwnedFd,
+    sfd: SignalFd,
     cmd: i32,
 ) -> ! {
     let start = now_ms();
@@ -151,9 +153,8 @@ fn on_control(plan: &Plan, control: ControlReceiver, cmd: i32, st: &mut State) {
     }
 }
 
-fn drain_signals(sfd: &OwnedFd, cmd: i32, cmd_alive: bool) {
-    use std::os::fd::AsFd;
-    while let Some(sig) = sys::read_signalfd(sfd.as_fd()) {
+fn drain_signals(sfd: &SignalFd, cmd: i32, cmd_alive: bool) {
+    while let Some(sig) = crate::signals::next_signal(sfd) {
         if sig != libc::SIGCHLD && cmd_alive {
             kill(cmd, sig);
         }

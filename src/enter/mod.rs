@@ -14,6 +14,7 @@ mod waiter;
 use std::io;
 use std::os::fd::IntoRawFd;
 
+use nix::sys::signal::SigmaskHow;
 use nix::unistd::{ForkResult, Pid, setpgid};
 
 use crate::error::Error;
@@ -184,19 +185,19 @@ fn fork_pid1(mount_proc: bool, lock_mounts: bool) -> io::Result<()> {
     // signalfd, and the child keeps the forwarded ones pending until its handlers exist.
     let mut waited: Vec<i32> = FORWARDED.to_vec();
     waited.push(libc::SIGCHLD);
-    let waited_set = crate::sys::sigset(&waited, false);
-    let old_mask = crate::sys::sigprocmask(libc::SIG_BLOCK, &waited_set);
+    let waited_set = crate::signals::set_of(&waited);
+    let old_mask = crate::signals::mask(SigmaskHow::SIG_BLOCK, &waited_set);
     // Made before the fork, so that the waiter can never be left without it.
-    let sfd = match crate::sys::signalfd(&waited_set) {
+    let sfd = match crate::signals::signalfd(&waited_set) {
         Ok(fd) => fd,
         Err(e) => {
-            crate::sys::sigprocmask(libc::SIG_SETMASK, &old_mask);
+            crate::signals::mask(SigmaskHow::SIG_SETMASK, &old_mask);
             return Err(Error::os(Step::Signalfd, e).into());
         }
     };
     match crate::ns::fork_single_threaded("enter") {
         Err(e) => {
-            crate::sys::sigprocmask(libc::SIG_SETMASK, &old_mask);
+            crate::signals::mask(SigmaskHow::SIG_SETMASK, &old_mask);
             Err(e)
         }
         Ok(ForkResult::Child) => {
@@ -215,9 +216,9 @@ fn fork_pid1(mount_proc: bool, lock_mounts: bool) -> io::Result<()> {
             }
             drop(ready_r);
             // Unblock SIGCHLD only; the forwarded signals stay blocked (see the module docs).
-            crate::sys::sigprocmask(
-                libc::SIG_UNBLOCK,
-                &crate::sys::sigset(&[libc::SIGCHLD], false),
+            crate::signals::mask(
+                SigmaskHow::SIG_UNBLOCK,
+                &crate::signals::set_of(&[libc::SIGCHLD]),
             );
             if mount_proc {
                 steps::mounts::mount_proc()?;

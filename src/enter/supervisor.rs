@@ -94,7 +94,10 @@ async fn run(wait_all: bool, mut cmd: Command) -> io::Result<ExitStatus> {
     let mut watched: Vec<i32> = FORWARDED.to_vec();
     watched.push(libc::SIGCHLD);
     let mut signals = signal_hook_tokio::Signals::new(&watched)?;
-    crate::sys::sigprocmask(libc::SIG_UNBLOCK, &crate::sys::sigset(&watched, false));
+    crate::signals::mask(
+        nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+        &crate::signals::set_of(&watched),
+    );
 
     let program = cmd.get_program().to_owned();
     cmd.process_group(0);

@@ -37,10 +37,11 @@ impl Foreground {
 
     /// Make `pgrp` the foreground group.
     pub(crate) fn give_to(&self, pgrp: Pid) {
-        let ttou = crate::sys::sigset(&[libc::SIGTTOU], false);
-        let old = crate::sys::sigprocmask(libc::SIG_BLOCK, &ttou);
+        use nix::sys::signal::SigmaskHow;
+        let ttou = crate::signals::set_of(&[libc::SIGTTOU]);
+        let old = crate::signals::mask(SigmaskHow::SIG_BLOCK, &ttou);
         let _ = tcsetpgrp(self.fd, pgrp);
-        crate::sys::sigprocmask(libc::SIG_SETMASK, &old);
+        crate::signals::mask(SigmaskHow::SIG_SETMASK, &old);
     }
 
     /// Take the foreground back for the group that had it, keeping the hand-over (job control:

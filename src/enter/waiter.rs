@@ -6,6 +6,7 @@ use std::os::unix::process::ExitStatusExt;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
+use nix::sys::signalfd::SignalFd;
 use nix::unistd::{Pid, setpgid};
 
 use super::tty::Foreground;
@@ -26,7 +27,7 @@ struct Inside {
 /// On a stop the waiter takes the terminal back and stops itself with SIGTSTP, so the shell
 /// sees a stopped job; when the shell continues it (`fg` sends SIGCONT), the waiter hands the
 /// terminal back to the inside and forwards SIGCONT, which pid 1's Supervisor passes on.
-pub(super) fn wait_outside(child: Pid, status_r: OwnedFd, ready_w: OwnedFd, sfd: OwnedFd) -> ! {
+pub(super) fn wait_outside(child: Pid, status_r: OwnedFd, ready_w: OwnedFd, sfd: SignalFd) -> ! {
     let _ = setpgid(child, child);
     let tty = Foreground::claim();
     if let Some(t) = &tty {
@@ -98,9 +99,9 @@ fn drain(status_r: &OwnedFd, inside: &mut Inside, tty: Option<&Foreground>) {
 
 /// Act on every pending signal: forward the forwarded ones, reap pid 1 on SIGCHLD. Pid 1's
 /// raw status once it has ended.
-fn on_signals(sfd: &OwnedFd, child: Pid, tty: Option<&Foreground>) -> Option<i32> {
+fn on_signals(sfd: &SignalFd, child: Pid, tty: Option<&Foreground>) -> Option<i32> {
     let mut done = None;
-    while let Some(sig) = crate::sys::read_signalfd(sfd.as_fd()) {
+    while let Some(sig) = crate::signals::next_signal(sfd) {
         if sig == libc::SIGCHLD {
             if let Some(raw) = reap_child(child) {
                 done = Some(raw);

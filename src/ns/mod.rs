@@ -330,7 +330,10 @@ pub(crate) fn unshare_error(kind: Namespace, errno: i32) -> io::Error {
 
 /// unshare(2) for one kind, as a step.
 pub(crate) fn unshare_one(kind: Namespace) -> Result<(), i32> {
-    crate::sys::unshare_namespace(kind.clone_flag())
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_truncate(
+        kind.clone_flag() as i32,
+    ))
+    .map_err(|e| e as i32)
 }
 
 /// Create new namespaces of each kind in `kinds` for the calling process, one at a time in

@@ -27,7 +27,10 @@ pub(crate) fn clone_init(
     })?;
     // Block every signal around the clone so that none of the caller's handlers can run in
     // the child before it resets them.
-    let old = crate::sys::sigprocmask(libc::SIG_SETMASK, &crate::sys::sigset(&[], true));
+    let old = crate::signals::mask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        &nix::sys::signal::SigSet::all(),
+    );
     // SAFETY: the child only runs `child::init::run`, which is async-signal-safe and leaves
     // by exec or _exit.
     let r = unsafe { crate::sys::clone_pidfd(flags) };
@@ -37,11 +40,11 @@ pub(crate) fn clone_init(
             unsafe { crate::child::init::run(&plan) }
         }
         Ok(crate::sys::Cloned::Parent(pid, pidfd)) => {
-            crate::sys::sigprocmask(libc::SIG_SETMASK, &old);
+            crate::signals::mask(nix::sys::signal::SigmaskHow::SIG_SETMASK, &old);
             Ok((pid, pidfd))
         }
         Err(e) => {
-            crate::sys::sigprocmask(libc::SIG_SETMASK, &old);
+            crate::signals::mask(nix::sys::signal::SigmaskHow::SIG_SETMASK, &old);
             Err(e)
         }
     }

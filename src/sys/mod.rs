@@ -1,5 +1,9 @@
 //! The syscall layer: one thin wrapper per system call that neither nix nor rustix offers
-//! the way nsbox needs it, named after the call and linked to its man page.
+//! the way nsbox needs it, named after the call and linked to its man page: clone3 with
+//! `CLONE_PIDFD` (and its clone + pidfd_open fallback), waitid on a pidfd with the resource
+//! usage, waitpid(-1) with the raw status, a fork without atfork handlers, the mount lock's
+//! vfork-style helper, the loopback ioctl, sigaction with SIG_DFL/SIG_IGN, dup onto a number,
+//! close_range, getcwd into a buffer, `_exit`.
 //!
 //! This is the bottom layer: it imports nothing from the rest of the crate, and holds no
 //! policy. With `src/child/`, it is the only place with `unsafe` code; every block carries a
@@ -419,63 +423,6 @@ pub(crate) fn exit_immediately(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// The C-layout signal set of `sigs` (a sigset_t filled with sigaddset).
-pub(crate) fn sigset(sigs: &[i32], all: bool) -> libc::sigset_t {
-    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
-    // SAFETY: `set` is valid for writes; sigemptyset/sigfillset initialise it fully.
-    unsafe {
-        if all {
-            libc::sigfillset(set.as_mut_ptr());
-        } else {
-            libc::sigemptyset(set.as_mut_ptr());
-        }
-        for &s in sigs {
-            libc::sigaddset(set.as_mut_ptr(), s);
-        }
-        set.assume_init()
-    }
-}
-
-/// [sigprocmask(2)] on the calling thread (`how`: SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK) with
-/// a prepared set; returns the previous mask. Async-signal-safe (no glibc thread state).
-///
-/// [sigprocmask(2)]: https://man7.org/linux/man-pages/man2/sigprocmask.2.html
-pub(crate) fn sigprocmask(how: libc::c_int, set: &libc::sigset_t) -> libc::sigset_t {
-    let mut old = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
-    // SAFETY: `set` is a valid sigset_t and `old` valid for writes.
-    unsafe {
-        libc::sigprocmask(how, set, old.as_mut_ptr());
-        old.assume_init()
-    }
-}
-
-/// [signalfd(2)] for `set` (which the caller keeps blocked), close-on-exec and non-blocking.
-/// Async-signal-safe.
-///
-/// [signalfd(2)]: https://man7.org/linux/man-pages/man2/signalfd.2.html
-pub(crate) fn signalfd(set: &libc::sigset_t) -> Result<OwnedFd, i32> {
-    // SAFETY: a valid mask; -1 asks for a new fd.
-    let fd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
-    if fd < 0 {
-        return Err(errno());
-    }
-    Ok(own_fd(fd))
-}
-
-/// Read one `signalfd_siginfo` from a signalfd: the signal number, or `None` when nothing is
-/// pending (or on error). Async-signal-safe.
-pub(crate) fn read_signalfd(fd: BorrowedFd<'_>) -> Option<i32> {
-    let mut info = std::mem::MaybeUninit::<libc::signalfd_siginfo>::zeroed();
-    let size = std::mem::size_of::<libc::signalfd_siginfo>();
-    // SAFETY: `info` is valid for writes of `size` bytes.
-    let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), size) };
-    if n != size as isize {
-        return None;
-    }
-    // SAFETY: fully written by the kernel.
-    Some(unsafe { info.assume_init() }.ssi_signo as i32)
-}
-
 /// [close_range(2)] of `[lo, hi]`, or one close(2) at a time up to fd 65535 on kernels
 /// before 5.9. Async-signal-safe.
 ///
@@ -522,22 +469,4 @@ pub(crate) fn getcwd(buf: &mut [u8]) -> Option<&std::ffi::CStr> {
         return None;
     }
     std::ffi::CStr::from_bytes_until_nul(buf).ok()
-}
-
-/// [unshare(2)] with `CLONE_NEW*` flags only (rustix's unshare is unsafe because of
-/// `CLONE_FILES`, which this never passes: `flags` is masked to the namespace bits).
-///
-/// [unshare(2)]: https://man7.org/linux/man-pages/man2/unshare.2.html
-pub(crate) fn unshare_namespace(flags: u32) -> Result<(), i32> {
-    let ns_bits = (libc::CLONE_NEWUSER
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWNET
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWCGROUP) as u32;
-    // SAFETY: unshare with namespace flags only changes which namespaces this thread is in;
-    // no memory or fd table is affected.
-    let r = unsafe { libc::unshare((flags & ns_bits) as libc::c_int) };
-    cvt(r as libc::c_long).map(drop)
 }
