@@ -121,7 +121,7 @@ fn main() {
         }
         Err(e) => e.exit(),
     };
-    let entered = match enter(&namespaces(&args)) {
+    let entered = match enter(namespaces(&args)) {
         Ok(e) => e,
         Err(e) => fail(125, &e),
     };

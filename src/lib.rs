@@ -81,8 +81,8 @@ pub use ns::{
 pub use signals::{FORWARDED, is_forwarded};
 pub use spawn::launcher;
 pub use spawn::{
-    Child, ChildStderr, ChildStdin, ChildStdout, IdMap, NewIdMaps, Rusage, Sandbox, SetupContext,
-    SetupHook, Stdio,
+    Child, ChildStderr, ChildStdin, ChildStdout, IdMap, NewIdMaps, Output, Rusage, Sandbox,
+    SetupContext, SetupHook, Stdio,
 };
 pub use steps::Step;
 

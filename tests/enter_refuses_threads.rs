@@ -92,7 +92,7 @@ fn main() -> ExitCode {
 
     check(
         "enter_with_nothing_to_do_succeeds_even_when_threaded",
-        enter(&Namespaces::new())
+        enter(Namespaces::new())
             .map(|e| assert!(!e.is_pid1()))
             .map_err(|e| e.to_string()),
     );

@@ -73,7 +73,8 @@ impl Entered {
     }
 }
 
-/// Move the calling process into the namespaces `ns` describes: join the namespaces to join,
+/// Move the calling process into the namespaces `ns` (a [`Namespaces`] or a reference to one)
+/// describes: join the namespaces to join,
 /// then create user, mount, uts, ipc, net, cgroup and pid namespaces in that order, mapping
 /// ids, making `/` slave, setting the hostname and domain name, bringing loopback up and,
 /// with a pid namespace, forking as described below. Each of these
@@ -127,7 +128,8 @@ impl Entered {
 /// up front (unshare(CLONE_NEWUSER) would fail with EINVAL, and a new pid namespace would
 /// break later thread creation). On error nothing is left running; namespaces already
 /// entered by this process stay entered (they cannot be left).
-pub fn enter(ns: &Namespaces) -> io::Result<Entered> {
+pub fn enter(ns: impl Into<Namespaces>) -> io::Result<Entered> {
+    let ns = &ns.into();
     ns.validate()?;
     let mut out = Entered {
         created: NamespaceSet::empty(),

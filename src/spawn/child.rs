@@ -3,7 +3,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Output};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -35,6 +35,33 @@ impl From<Exited> for Rusage {
             user_time: e.user_time,
             system_time: e.system_time,
             max_rss_bytes: e.max_rss_bytes,
+        }
+    }
+}
+
+/// The result of a finished sandbox with its output: what [`std::process::Output`] holds,
+/// and the sandbox's own facts, which the [`Child`] (consumed by
+/// [`wait_with_output`](Child::wait_with_output)) can no longer be asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    /// The command's exact exit status.
+    pub status: ExitStatus,
+    /// What the command wrote to its stdout, when piped.
+    pub stdout: Vec<u8>,
+    /// What the command wrote to its stderr, when piped.
+    pub stderr: Vec<u8>,
+    /// Whether the sandbox's timeout fired ([`Child::timed_out`]).
+    pub timed_out: bool,
+    /// The resource usage of the whole sandbox ([`Child::resource_usage`]).
+    pub resource_usage: Rusage,
+}
+
+impl From<Output> for std::process::Output {
+    fn from(o: Output) -> Self {
+        std::process::Output {
+            status: o.status,
+            stdout: o.stdout,
+            stderr: o.stderr,
         }
     }
 }
@@ -243,6 +270,10 @@ enum CommandState {
 /// whole sandbox and reaps its init in the background.
 pub struct Child {
     inner: Pending,
+    /// The sandbox's tracing span (its init's pid), for the end.
+    span: tracing::Span,
+    /// Whether the end was logged (wait and try_wait may both see it).
+    logged_end: bool,
     kill_on_drop: bool,
     command: CommandState,
     /// The command's stdin, when piped.
@@ -262,10 +293,12 @@ impl std::fmt::Debug for Child {
 }
 
 impl Child {
-    pub(crate) fn new(mut inner: Pending, kill_on_drop: bool) -> Child {
+    pub(crate) fn new(mut inner: Pending, kill_on_drop: bool, span: tracing::Span) -> Child {
         let ends = std::mem::take(&mut inner.ends);
         Child {
             inner,
+            span,
+            logged_end: false,
             kill_on_drop,
             command: CommandState::Running,
             stdin: ends.stdin,
@@ -382,7 +415,26 @@ impl Child {
         self.result(init)
     }
 
-    fn result(&self, init: Exited) -> io::Result<ExitStatus> {
+    fn result(&mut self, init: Exited) -> io::Result<ExitStatus> {
+        let r = self.outcome(init);
+        if std::mem::replace(&mut self.logged_end, true) {
+            return r;
+        }
+        let _entered = self.span.enter();
+        match &r {
+            Ok(status) => tracing::debug!(
+                %status,
+                timed_out = self.timed_out(),
+                cpu_ms = (init.user_time + init.system_time).as_millis() as u64,
+                max_rss_kib = init.max_rss_bytes / 1024,
+                "sandbox ended"
+            ),
+            Err(e) => tracing::debug!(error = %e, "sandbox ended without a status"),
+        }
+        r
+    }
+
+    fn outcome(&self, init: Exited) -> io::Result<ExitStatus> {
         match self.command {
             CommandState::Exited { raw, .. } => Ok(ExitStatus::from_raw(raw)),
             _ => Err(Error::failed(
@@ -430,8 +482,8 @@ impl Child {
         self.result(init).map(Some)
     }
 
-    /// Wait, collecting piped stdout and stderr. The output keeps the sandbox's facts
-    /// ([`Child::timed_out`] and [`Child::resource_usage`] are asked before `self` goes).
+    /// Wait, collecting piped stdout and stderr. The [`Output`] keeps the sandbox's facts
+    /// ([`timed_out`](Output::timed_out), [`resource_usage`](Output::resource_usage)).
     ///
     /// # Examples
     ///
@@ -465,6 +517,8 @@ impl Child {
             status,
             stdout,
             stderr,
+            timed_out: self.timed_out(),
+            resource_usage: self.resource_usage().unwrap_or_default(),
         })
     }
 

@@ -23,17 +23,18 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::process::{ExitStatus, Output};
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use child::{Child, Rusage};
+pub use child::{Child, Output, Rusage};
 pub use hook::{IdMap, NewIdMaps, SetupContext, SetupHook};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 
 use child::Pending;
 use config::Config;
 use prepare::Prepared;
+use tracing::Instrument;
 
 use crate::error::Error;
 use crate::ns::Namespaces;
@@ -253,8 +254,20 @@ impl Sandbox {
     ///
     /// Dropping the future half-way kills and reaps the sandbox.
     pub async fn spawn(&mut self) -> io::Result<Child> {
+        let span = tracing::debug_span!(
+            "sandbox",
+            program = ?self.cfg.program,
+            pid = tracing::field::Empty
+        );
+        let pending = self.spawn_in(&span).instrument(span.clone()).await?;
+        Ok(Child::new(pending, self.cfg.kill_on_drop, span))
+    }
+
+    /// The spawn's steps, in `span` (which gets the init's pid): clone, setup hook, exec.
+    async fn spawn_in(&self, span: &tracing::Span) -> io::Result<Pending> {
         let prepared = prepare::prepare(&self.cfg)?;
         let mut pending = start(prepared).await?;
+        span.record("pid", pending.pid);
         if let Some(hook) = self.cfg.hook.clone() {
             if let Some(pidfd) = pending.pidfd() {
                 let ctx = SetupContext {
@@ -262,6 +275,7 @@ impl Sandbox {
                     pidfd: pidfd.as_fd(),
                 };
                 hook.setup(&ctx).await?;
+                tracing::debug!("setup hook done");
             }
             let _ = pending.control(Control::Go);
         }
@@ -270,10 +284,12 @@ impl Sandbox {
             Some(Report::Failed(e)) => {
                 let err = self.cfg.step_error(e);
                 pending.reap().await;
+                tracing::debug!(error = %err, "sandbox setup failed");
                 return Err(err);
             }
             Some(Report::Exited { .. }) | None => {
                 let what = pending.reap().await;
+                tracing::debug!(init = %what, "sandbox init died during setup");
                 return Err(Error::failed(
                     Step::Spawn,
                     io::ErrorKind::Other,
@@ -283,11 +299,31 @@ impl Sandbox {
             }
         }
         // `start` already said how the init was created (launcher or direct clone).
-        tracing::debug!(pid = pending.pid, "sandbox command executed");
-        Ok(Child::new(pending, self.cfg.kill_on_drop))
+        tracing::debug!("sandbox command executed");
+        Ok(pending)
     }
 
-    /// Spawn, wait, and return the status. Stdin is null unless set.
+    /// Spawn, wait, and return the command's exact status. Stdin is `/dev/null` unless set;
+    /// stdout and stderr are inherited unless set.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let mut sb = nsbox::Sandbox::new("sh");
+    /// sb.args(["-c", "exit 3"]).namespaces(nsbox::Namespaces::all());
+    /// assert_eq!(sb.status().await?.code(), Some(3));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn) and [`Child::wait`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the sandbox: with [`kill_on_drop`](Self::kill_on_drop) (the
+    /// default) it is killed; either way its init is reaped in the background.
     pub async fn status(&mut self) -> io::Result<ExitStatus> {
         let mut me = self.clone();
         if me.cfg.stdin.is_none() {
@@ -296,7 +332,29 @@ impl Sandbox {
         me.spawn().await?.wait().await
     }
 
-    /// Spawn, collect stdout and stderr (piped unless set), wait. Stdin is null unless set.
+    /// Spawn, collect stdout and stderr (piped unless set), and wait. Stdin is `/dev/null`
+    /// unless set. The [`Output`] also says whether the timeout fired and what the sandbox
+    /// used.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let mut sb = nsbox::Sandbox::new("sh");
+    /// sb.args(["-c", "echo out; echo err >&2"]);
+    /// let out = sb.output().await?;
+    /// assert_eq!((&out.stdout[..], &out.stderr[..]), (&b"out\n"[..], &b"err\n"[..]));
+    /// assert!(!out.timed_out);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn) and [`Child::wait_with_output`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`status`](Self::status); output read so far is lost.
     pub async fn output(&mut self) -> io::Result<Output> {
         let mut me = self.clone();
         me.cfg.stdin.get_or_insert_with(Stdio::null);

@@ -144,6 +144,10 @@ fn stdio_source(
             Arc::new(child_end)
         }
         StdioKind::Fd(fd) => fd.clone(),
+        StdioKind::Failed(e) => {
+            let name = ["stdin", "stdout", "stderr"][target as usize % 3];
+            return Err(Error::failed(Step::Fds, e.kind(), format!("{name}: {e}")).into());
+        }
     };
     let raw = fd.as_raw_fd();
     held.push(fd);

@@ -24,6 +24,25 @@ pub(crate) struct ParentEnds {
 
 /// Where a standard stream of the sandboxed command goes: the orchestrator's own, `/dev/null`,
 /// a pipe, or an fd of the caller's.
+///
+/// Every stdio-like value a tokio program holds converts into it: a [`std::fs::File`], an
+/// [`OwnedFd`], the pipe ends of another sandbox ([`ChildStdout`] etc., so one sandbox's output
+/// can feed another's input), and the pipe ends of a `tokio::process` or `std::process` child.
+/// [`std::process::Stdio`] cannot be converted (it does not say what it holds): write
+/// `nsbox::Stdio::piped()` (or `null()`, `inherit()`) instead.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// use nsbox::{Sandbox, Stdio};
+/// let mut producer = Sandbox::new("echo");
+/// producer.arg("hello").stdout(Stdio::piped());
+/// let mut a = producer.spawn().await?;
+/// let mut consumer = Sandbox::new("tr");
+/// consumer.args(["a-z", "A-Z"]).stdin(a.stdout.take().unwrap());
+/// let out = consumer.output().await?;
+/// assert_eq!(out.stdout, b"HELLO\n");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Stdio(pub(crate) StdioKind);
 
@@ -34,6 +53,61 @@ pub(crate) enum StdioKind {
     Null,
     Piped,
     Fd(Arc<OwnedFd>),
+    /// A conversion that failed (a pipe end that could not be made blocking); reported by
+    /// `spawn`, since builders never fail.
+    Failed(Arc<std::io::Error>),
+}
+
+impl Stdio {
+    fn from_result(r: std::io::Result<OwnedFd>) -> Self {
+        match r {
+            Ok(fd) => Stdio::from(fd),
+            Err(e) => Stdio(StdioKind::Failed(Arc::new(e))),
+        }
+    }
+}
+
+/// Clear O_NONBLOCK: the command expects blocking standard streams.
+fn blocking(fd: OwnedFd) -> std::io::Result<OwnedFd> {
+    let flags = rustix::fs::fcntl_getfl(&fd)?;
+    rustix::fs::fcntl_setfl(&fd, flags - rustix::fs::OFlags::NONBLOCK)?;
+    Ok(fd)
+}
+
+/// Another sandbox's stdout or stderr ([`ChildStdout`], [`ChildStderr`]), or any tokio pipe
+/// reader: made blocking, it becomes this command's stream.
+impl From<pipe::Receiver> for Stdio {
+    fn from(r: pipe::Receiver) -> Self {
+        Stdio::from_result(r.into_blocking_fd())
+    }
+}
+
+/// Another sandbox's stdin ([`ChildStdin`]), or any tokio pipe writer.
+impl From<pipe::Sender> for Stdio {
+    fn from(w: pipe::Sender) -> Self {
+        Stdio::from_result(w.into_blocking_fd())
+    }
+}
+
+macro_rules! from_process_pipes {
+    ($($t:ty => $how:expr),* $(,)?) => {
+        $(
+            impl From<$t> for Stdio {
+                fn from(p: $t) -> Self {
+                    Stdio::from_result($how(p))
+                }
+            }
+        )*
+    };
+}
+
+from_process_pipes! {
+    tokio::process::ChildStdin => |p: tokio::process::ChildStdin| p.into_owned_fd().and_then(blocking),
+    tokio::process::ChildStdout => |p: tokio::process::ChildStdout| p.into_owned_fd().and_then(blocking),
+    tokio::process::ChildStderr => |p: tokio::process::ChildStderr| p.into_owned_fd().and_then(blocking),
+    std::process::ChildStdin => |p: std::process::ChildStdin| Ok(OwnedFd::from(p)),
+    std::process::ChildStdout => |p: std::process::ChildStdout| Ok(OwnedFd::from(p)),
+    std::process::ChildStderr => |p: std::process::ChildStderr| Ok(OwnedFd::from(p)),
 }
 
 impl Stdio {
