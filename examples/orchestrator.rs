@@ -7,7 +7,10 @@
 //! ```
 //!
 //! Actions come from `--file` (one per line; blank lines and lines starting with `#` are
-//! skipped; `-` reads stdin) or from the command line, one argument each. Like make(1), an
+//! skipped; `-` reads stdin) or from the command line, one argument each. An action may
+//! start with a label in brackets, `[lib/foo.o] cc -O2 -c lib/foo.c -o lib/foo.o`: the label
+//! names it in the progress and the summary (without one, the end of the command does, since
+//! that is what tells build commands apart). Like make(1), an
 //! action without shell syntax (`gcc -c a.c`) is executed directly and anything else
 //! (`cd src && make`, `exit 3`, `echo $HOME`) runs as `sh -c ACTION`; `--always-shell`
 //! turns the shortcut off. A program that cannot be executed is then a spawn error
@@ -63,7 +66,7 @@ use tokio::sync::{Semaphore, mpsc};
                   else runs as `sh -c ACTION`."
 )]
 struct Args {
-    /// Read the actions from PATH, one per line (`#` comments and blank lines skipped; `-` is stdin)
+    /// Read the actions from PATH, one per line (`#` comments and blank lines skipped; `-` is stdin; `[LABEL] ACTION` names one)
     #[arg(short = 'f', long, value_name = "PATH", conflicts_with = "actions")]
     file: Option<PathBuf>,
     /// How many actions run at once [default: the number of CPUs]
@@ -305,6 +308,56 @@ fn one_line(action: &str) -> String {
     action.replace('\n', "⏎")
 }
 
+/// `s` cut to its last `max` characters, with an ellipsis in front when cut: the end of a
+/// build command (`... -o lib/foo.o lib/foo.c`) is what tells actions apart.
+fn clip_left(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let mut t = String::from("…");
+    t.extend(s.chars().skip(n - max.saturating_sub(1)));
+    t
+}
+
+/// One action: the command, and the label that names it in the progress and the summary.
+#[derive(Clone, Debug)]
+struct Action {
+    label: Option<String>,
+    command: String,
+}
+
+impl Action {
+    /// `[LABEL] COMMAND` (a label has no space and is followed by one), or just COMMAND. A
+    /// shell test such as `[ -f x ] && make` has a space after the bracket, so it is no label.
+    fn parse(text: &str) -> Action {
+        if let Some(rest) = text.strip_prefix('[')
+            && let Some((label, command)) = rest.split_once(']')
+            && !label.is_empty()
+            && !label.contains(char::is_whitespace)
+            && command.starts_with(char::is_whitespace)
+            && !command.trim().is_empty()
+        {
+            return Action {
+                label: Some(label.to_string()),
+                command: command.trim_start().to_string(),
+            };
+        }
+        Action {
+            label: None,
+            command: text.to_string(),
+        }
+    }
+
+    /// What names the action: its label, or the command on one line.
+    fn name(&self) -> String {
+        match &self.label {
+            Some(l) => l.clone(),
+            None => one_line(&self.command),
+        }
+    }
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
@@ -326,7 +379,7 @@ fn bytes(n: u64) -> String {
 
 /// Progress on stderr: a bar redrawn with `\r` on a terminal, plain lines otherwise.
 struct Progress {
-    actions: Arc<Vec<String>>,
+    actions: Arc<Vec<Action>>,
     tty: bool,
     total: usize,
     done: usize,
@@ -343,30 +396,35 @@ impl Progress {
         self.draw(false);
     }
 
-    fn finished(&mut self, action: &str, r: &Report) {
+    fn finished(&mut self, action: &Action, r: &Report) {
         self.done += 1;
         if !r.success() {
             self.failed += 1;
         }
         let width = self.total.to_string().len();
         let wall = r.wall.map(secs).unwrap_or_else(|| "-".into());
-        let line = format!(
-            "[{:>width$}/{}] {}: {} ({}, {wall})",
+        let head = format!(
+            "[{:>width$}/{}] {}: ",
             self.done,
             self.total,
             if r.success() { "done" } else { "FAILED" },
-            one_line(action),
-            r.status(),
         );
+        let tail = format!(" ({}, {wall})", r.status());
+        let name = action.name();
         let mut err = std::io::stderr().lock();
         if self.tty {
-            // Failures scroll above the bar; successes only move it.
+            // Failures scroll above the bar; successes only move it. On a narrow terminal
+            // only the action's name is shortened (from the left, keeping its end): the
+            // reason is never cut.
             if !r.success() {
                 self.clear(&mut err);
-                let _ = writeln!(err, "{}", clip(&line, term_width().saturating_sub(1)));
+                let room = term_width()
+                    .saturating_sub(1 + head.chars().count() + tail.chars().count())
+                    .max(16);
+                let _ = writeln!(err, "{head}{}{tail}", clip_left(&name, room));
             }
         } else {
-            let _ = writeln!(err, "{line}");
+            let _ = writeln!(err, "{head}{name}{tail}");
         }
         drop(err);
         self.draw(false);
@@ -409,11 +467,12 @@ impl Progress {
         text.push_str(&format!("  {:.1}s", self.start.elapsed().as_secs_f64()));
         // Name the action that has been running longest.
         if let Some((idx, since)) = self.running.iter().min_by_key(|(_, t)| **t) {
-            text.push_str(&format!(
-                "  {} ({:.1}s)",
-                one_line(&self.actions[*idx]),
-                since.elapsed().as_secs_f64()
-            ));
+            let secs = format!(" ({:.1}s)", since.elapsed().as_secs_f64());
+            let room = cols.saturating_sub(text.chars().count() + 2 + secs.len());
+            if room >= 8 {
+                let name = self.actions.get(*idx).map(Action::name).unwrap_or_default();
+                text.push_str(&format!("  {}{secs}", clip_left(&name, room)));
+            }
         }
         text = clip(&text, cols);
         let mut err = std::io::stderr().lock();
@@ -431,7 +490,7 @@ impl Progress {
 
 /// The summary table on stdout, with captured output under the rows that want it.
 fn print_summary(
-    actions: &[String],
+    actions: &[Action],
     reports: &[Report],
     verbose: bool,
     elapsed: Duration,
@@ -450,7 +509,7 @@ fn print_summary(
                 .map(|u| bytes(u.max_rss_bytes))
                 .unwrap_or_else(|| "-".into());
             [
-                clip(&one_line(a), 48),
+                clip_left(&a.name(), 48),
                 clip(&r.status(), 64),
                 r.wall.map(secs).unwrap_or_else(|| "-".into()),
                 cpu,
@@ -489,8 +548,8 @@ fn print_summary(
         if !verbose && r.success() {
             continue;
         }
-        if one_line(action).chars().count() > 48 {
-            writeln!(out, "    action: {}", one_line(action))?;
+        if action.label.is_some() || action.name().chars().count() > 48 {
+            writeln!(out, "    action: {}", one_line(&action.command))?;
         }
         match &r.outcome {
             Outcome::Error(msg) => writeln!(out, "    error: {msg}")?,
@@ -508,6 +567,7 @@ fn print_summary(
         }
     }
     let ok = reports.iter().filter(|r| r.success()).count();
+    // An action that never ran to its end because of Ctrl-C is cancelled, not failed.
     let count = |f: fn(&Outcome) -> bool| reports.iter().filter(|r| f(&r.outcome)).count();
     let timeouts = count(|o| matches!(o, Outcome::TimedOut(_)));
     let errors = count(|o| matches!(o, Outcome::Error(_)));
@@ -516,7 +576,6 @@ fn print_summary(
     for (n, what) in [
         (timeouts, "timed out"),
         (errors, if errors == 1 { "error" } else { "errors" }),
-        (cancelled, "cancelled"),
     ] {
         if n > 0 {
             tail.push(format!("{n} {what}"));
@@ -527,19 +586,24 @@ fn print_summary(
     } else {
         format!(" ({})", tail.join(", "))
     };
+    let cancelled = if cancelled > 0 {
+        format!(", {cancelled} cancelled")
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{} action{}: {ok} succeeded, {} failed{tail} in {}",
+        "{} action{}: {ok} succeeded, {} failed{tail}{cancelled} in {}",
         reports.len(),
         if reports.len() == 1 { "" } else { "s" },
-        reports.len() - ok,
+        reports.len() - ok - count(|o| matches!(o, Outcome::Cancelled)),
         secs(elapsed)
     )?;
     out.flush()
 }
 
 /// The actions of `--file` (or stdin for `-`).
-fn read_actions(path: &PathBuf) -> std::io::Result<Vec<String>> {
+fn read_actions(path: &PathBuf) -> std::io::Result<Vec<Action>> {
     let mut text = String::new();
     if path.as_os_str() == "-" {
         std::io::stdin().read_to_string(&mut text)?;
@@ -550,7 +614,7 @@ fn read_actions(path: &PathBuf) -> std::io::Result<Vec<String>> {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
+        .map(Action::parse)
         .collect())
 }
 
@@ -571,7 +635,7 @@ fn main() {
     let actions = match &args.file {
         Some(path) => read_actions(path)
             .unwrap_or_else(|e| usage_error(format!("read {}: {e}", path.display()))),
-        None => args.actions.clone(),
+        None => args.actions.iter().map(|a| Action::parse(a)).collect(),
     };
     if actions.is_empty() && args.file.is_none() {
         usage_error("no action given (arguments or --file PATH); see --help");
@@ -596,7 +660,7 @@ fn main() {
     std::process::exit(rt.block_on(run(args, actions)));
 }
 
-async fn run(args: Args, actions: Vec<String>) -> i32 {
+async fn run(args: Args, actions: Vec<Action>) -> i32 {
     let jobs = args.jobs.map(|j| j as usize).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -640,7 +704,7 @@ async fn run(args: Args, actions: Vec<String>) -> i32 {
                     tasks.spawn(async move {
                         let _permit = permit;
                         let _ = tx.send(Event::Started(idx));
-                        let report = run_action(&actions[idx], &cfg).await;
+                        let report = run_action(&actions[idx].command, &cfg).await;
                         let _ = tx.send(Event::Done(idx, report));
                     });
                 }
