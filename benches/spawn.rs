@@ -252,7 +252,7 @@ impl FloorPlan {
             Ok(())
         } else {
             Err(io::Error::other(format!(
-                "floor child failed: {} (exit codes 10..17 name the step)",
+                "floor child failed: {} (exit codes 10, 12, 13, 14, 16, 17 name the step)",
                 ExitStatus::from_raw(st)
             )))
         }

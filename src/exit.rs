@@ -95,7 +95,12 @@ fn die_by_signal(sig: i32, core_dumped: bool) {
     crate::sys::set_default_action(sig);
     let (soft, hard) = if dump {
         let (_, hard) = getrlimit(Resource::RLIMIT_CORE).unwrap_or((0, 0));
-        (hard.min(4096), hard)
+        // One page: the kernel skips a dump smaller than that.
+        let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .map_or(4096, |p| p.max(4096) as u64);
+        (hard.min(page), hard)
     } else {
         (0, 0)
     };

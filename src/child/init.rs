@@ -61,6 +61,8 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
     // Done after the setup hook, which may need /proc/PID of the init.
     steps::process::not_dumpable();
     let init_pid = rustix::process::getpid().as_raw_nonzero().get();
+    // The timeout counts from here, before the command's exec (as "from the spawn" says).
+    let start = sys::monotonic_ms();
     let cmd = match sys::raw_fork_flags(0) {
         Ok(0) => super::exec::exec_command(plan, exec_w.as_raw_fd(), init_pid),
         Ok(pid) => pid,
@@ -76,7 +78,7 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
     }
     drop(exec_r);
     report.send(Report::Execed);
-    super::supervise::supervise(plan, report, control, sfd, cmd)
+    super::supervise::supervise(plan, report, control, sfd, cmd, start)
 }
 
 fn fail(report: ReportSender, e: StepError) -> ! {
@@ -91,7 +93,8 @@ fn wait_for_go(control: ControlReceiver) {
         match control.recv() {
             Received::Msg(Control::Go) => return,
             Received::Nothing => continue,
-            Received::Msg(_) | Received::Eof => sys::exit_immediately(125),
+            // Anything but Go (a kill, EOF, garbage): the orchestrator gave up; fail closed.
+            Received::Msg(_) | Received::Eof | Received::Garbage => sys::exit_immediately(125),
         }
     }
 }

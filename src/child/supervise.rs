@@ -28,11 +28,6 @@ struct State {
     killing: bool,
 }
 
-fn now_ms() -> u64 {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
-}
-
 fn kill(pid: i32, sig: i32) {
     // SAFETY: plain kill(2).
     unsafe { libc::kill(pid, sig) };
@@ -44,21 +39,18 @@ pub(super) fn supervise(
     control: ControlReceiver,
     sfd: SignalFd,
     cmd: i32,
+    start: u64,
 ) -> ! {
-    let start = now_ms();
     let mut st = State {
         status: None,
         reported: false,
         watching_control: true,
         timed_out: false,
-        term_at: plan
-            .spec
-            .timeout
-            .map(|t| start.saturating_add(t.as_millis() as u64)),
+        term_at: plan.spec.timeout_ms().map(|t| start.saturating_add(t)),
         kill_at: None,
         killing: false,
     };
-    let grace = plan.spec.grace.as_millis() as u64;
+    let grace = crate::proto::spec::millis(plan.spec.grace);
     loop {
         let no_children = reap(cmd, &mut st.status);
         if let (Some(raw), false) = (st.status, st.reported) {
@@ -80,7 +72,7 @@ pub(super) fn supervise(
         if st.reported && no_children {
             sys::exit_immediately(0);
         }
-        let now = now_ms();
+        let now = sys::monotonic_ms();
         if st.term_at.is_some_and(|d| now >= d) {
             st.timed_out = true;
             st.term_at = None;
@@ -141,7 +133,7 @@ fn on_control(plan: &Plan, control: ControlReceiver, cmd: i32, st: &mut State) {
             st.killing = true;
             kill_all(plan, cmd, st.status.is_none());
         }
-        Received::Msg(Control::Go) | Received::Nothing => {}
+        Received::Msg(Control::Go) | Received::Nothing | Received::Garbage => {}
         Received::Eof => {
             // Every write end is closed: the parent process is gone (or dropped us).
             st.watching_control = false;

@@ -178,8 +178,11 @@ pub fn enter(ns: impl Into<Namespaces>) -> io::Result<Entered> {
 /// waiter and exits as the child did.
 fn fork_pid1(mount_proc: bool, lock_mounts: bool) -> io::Result<()> {
     let pipe = |what: &'static str| {
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .map_err(|e| io::Error::from(Error::os(Step::Pipe, e.raw_os_error()).with_path(what)))
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| {
+            io::Error::from(
+                Error::os(Step::Pipe, e.raw_os_error()).with_context(format!("({what})")),
+            )
+        })
     };
     let (status_r, status_w) = pipe("status")?;
     let (ready_r, ready_w) = pipe("ready")?;
@@ -197,7 +200,7 @@ fn fork_pid1(mount_proc: bool, lock_mounts: bool) -> io::Result<()> {
             return Err(Error::os(Step::Signalfd, e).into());
         }
     };
-    match crate::ns::fork_single_threaded("enter") {
+    match crate::ns::fork_single_threaded("enter", "into the pid namespace") {
         Err(e) => {
             crate::signals::mask(SigmaskHow::SIG_SETMASK, &old_mask);
             Err(e)

@@ -105,9 +105,11 @@ async fn run(wait_all: bool, mut cmd: Command) -> io::Result<ExitStatus> {
     if let Some(t) = &tty {
         crate::child::foreground::take_foreground_before_exec(&mut cmd, t.raw_fd());
     }
-    let child = cmd
-        .spawn()
-        .map_err(|e| Error::from_std(Step::Exec, &e).with_path(&program))?;
+    let child = cmd.spawn().map_err(|e| match e.raw_os_error() {
+        Some(_) => Error::from_std(Step::Exec, &e).with_path(&program),
+        // std's own refusals (a NUL in the program or an argument) are bad input.
+        None => Error::invalid(Step::Exec, e.to_string()).with_path(&program),
+    })?;
     let main = Pid::from_raw(child.id() as i32);
     drop(child); // never waited through std: the reaper below owns every status
     let pidfd = rustix::process::Pid::from_raw(main.as_raw())
@@ -116,7 +118,7 @@ async fn run(wait_all: bool, mut cmd: Command) -> io::Result<ExitStatus> {
             rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
                 .map_err(io::Error::from)
         })
-        .map_err(|e| Error::from_std(Step::Wait, &e).with_path("pidfd_open"))?;
+        .map_err(|e| Error::from_std(Step::Wait, &e).with_context("(pidfd_open)"))?;
     let pidfd = crate::sys::async_fd(pidfd)?;
     if let Some(t) = &tty {
         t.give_to(main);

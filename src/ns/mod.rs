@@ -426,11 +426,15 @@ pub(crate) fn require_single_thread(what: &str) -> io::Result<()> {
 
 /// fork(2) for a process that has one thread, checked first: then the child may run any
 /// code. `what` names the caller for the error.
-pub(crate) fn fork_single_threaded(what: &str) -> io::Result<nix::unistd::ForkResult> {
+pub(crate) fn fork_single_threaded(
+    what: &str,
+    context: &'static str,
+) -> io::Result<nix::unistd::ForkResult> {
     require_single_thread(what)?;
     // SAFETY: the process has a single thread (checked just above; nsbox starts none in
     // between), so the child may run any code.
-    unsafe { nix::unistd::fork() }.map_err(|e| Error::os(Step::Fork, e as i32).into())
+    unsafe { nix::unistd::fork() }
+        .map_err(|e| Error::os(Step::Fork, e as i32).with_context(context).into())
 }
 
 #[cfg(test)]

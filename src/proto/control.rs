@@ -50,9 +50,12 @@ pub(crate) struct ControlSender(OwnedFd);
 impl ControlSender {
     /// Wrap the write end of the control pipe, making it non-blocking.
     pub(crate) fn new(fd: OwnedFd) -> io::Result<Self> {
-        let flags = rustix::fs::fcntl_getfl(&fd).map_err(io::Error::from)?;
-        rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK)
-            .map_err(|e| Error::os(Step::Pipe, e.raw_os_error()))?;
+        let fail = |e: rustix::io::Errno| {
+            Error::os(Step::Pipe, e.raw_os_error())
+                .with_context("(make the control pipe non-blocking)")
+        };
+        let flags = rustix::fs::fcntl_getfl(&fd).map_err(fail)?;
+        rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK).map_err(fail)?;
         Ok(ControlSender(fd))
     }
 
@@ -78,8 +81,10 @@ pub(crate) enum Received {
     Msg(Control),
     /// Every write end is closed.
     Eof,
-    /// Nothing (EINTR, EAGAIN) or an unknown message: ignore.
+    /// Nothing yet (EINTR, EAGAIN): try again.
     Nothing,
+    /// Bytes that are no message (a short read, an unknown tag).
+    Garbage,
 }
 
 /// The init's receiving end (blocking). Async-signal-safe.
@@ -90,11 +95,10 @@ impl ControlReceiver {
     pub(crate) fn recv(self) -> Received {
         let mut b = [0u8; LEN];
         match rustix::io::read(crate::sys::borrow_fd(self.0), &mut b) {
-            Ok(LEN) => Control::decode(b).map_or(Received::Nothing, Received::Msg),
+            Ok(LEN) => Control::decode(b).map_or(Received::Garbage, Received::Msg),
             Ok(0) => Received::Eof,
-            Ok(_) | Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => {
-                Received::Nothing
-            }
+            Ok(_) => Received::Garbage,
+            Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => Received::Nothing,
             Err(_) => Received::Eof,
         }
     }

@@ -38,7 +38,18 @@ pub(crate) struct Spec {
     pub grace: Duration,
 }
 
+/// `d` in whole milliseconds, saturating at u64::MAX: the one conversion of the spec's
+/// durations, used by the wire form and by the init.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Spec {
+    /// The timeout in milliseconds.
+    pub(crate) fn timeout_ms(&self) -> Option<u64> {
+        self.timeout.map(millis)
+    }
+
     /// Whether the init is pid 1 of a new pid namespace.
     pub(crate) fn pidns(&self) -> bool {
         self.namespaces.contains(Namespace::Pid)

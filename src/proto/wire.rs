@@ -34,7 +34,7 @@ impl Writer {
         self.millis(v.unwrap_or_default());
     }
     fn millis(&mut self, d: Duration) {
-        self.u64(d.as_millis().min(u64::MAX as u128) as u64);
+        self.u64(super::spec::millis(d));
     }
     fn cstrs(&mut self, v: &[CString]) {
         self.u64(v.len() as u64);

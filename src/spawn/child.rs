@@ -88,17 +88,30 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
+    /// Take charge of a just-created init. Everything that can fail for lack of a runtime was
+    /// done before the clone (the report pipe is registered already); if registering the
+    /// pidfd still fails, the init is killed and reaped here, so that nothing is left.
     pub(crate) fn new(
         pid: i32,
         pidfd: OwnedFd,
-        report: OwnedFd,
+        report: ReportReceiver,
         control: ControlSender,
         ends: ParentEnds,
     ) -> io::Result<Pending> {
+        let pidfd = match crate::sys::try_async_fd(pidfd) {
+            Ok(p) => p,
+            Err((pidfd, e)) => {
+                let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+                let _ = crate::sys::waitid_pidfd(pidfd.as_fd(), false);
+                return Err(Error::from_std(Step::Spawn, &e)
+                    .with_context("(register the init's pidfd with tokio)")
+                    .into());
+            }
+        };
         Ok(Pending {
             pid,
-            pidfd: Some(crate::sys::async_fd(pidfd)?),
-            report: ReportReceiver::new(pipe::Receiver::from_owned_fd(report)?),
+            pidfd: Some(pidfd),
+            report,
             control: Some(control),
             ends,
             state: InitState::Running,

@@ -61,6 +61,12 @@ pub(crate) fn clone_error(e: io::Error, kinds: NamespaceSet) -> io::Error {
         return err.into();
     }
     err = err.with_context(format!("with new {kinds} namespaces"));
+    if errno == libc::EINVAL {
+        // clone3 has no single-thread rule (unshare has): an unknown flag is the likely cause.
+        return err
+            .with_hint("this kernel may lack one of these kinds of namespaces")
+            .into();
+    }
     if matches!(errno, libc::ENOSPC | libc::EUSERS) && kinds.iter().count() > 1 {
         // clone3 does not say which kind hit its limit: name every kind's sysctl (blaming
         // the user namespace sent people to the wrong one).
@@ -78,9 +84,8 @@ pub(crate) fn clone_error(e: io::Error, kinds: NamespaceSet) -> io::Error {
     } else {
         kinds.iter().next().unwrap_or(Namespace::Mount)
     };
-    let hint = Step::Unshare.hint(errno, Some(culprit));
-    if let Some(h) = hint {
-        err = err.with_hint(h);
+    match Step::Unshare.hint(errno, Some(culprit)) {
+        Some(h) => err.with_hint(h).into(),
+        None => err.into(),
     }
-    err.into()
 }

@@ -113,7 +113,7 @@ pub fn start() -> io::Result<()> {
         None,
         SockFlag::SOCK_CLOEXEC,
     )
-    .map_err(|e| Error::os(Step::Launcher, e as i32).with_path("socketpair"))?;
+    .map_err(|e| Error::os(Step::Launcher, e as i32).with_context("(socketpair)"))?;
     // Raise the send buffer so large environments fit in one message.
     let _ =
         nix::sys::socket::setsockopt(&ours, nix::sys::socket::sockopt::SndBuf, &(MAX_REQUEST * 2));
@@ -124,7 +124,7 @@ pub fn start() -> io::Result<()> {
         nix::sys::socket::getsockopt(&ours, nix::sys::socket::sockopt::SndBuf).unwrap_or(0);
     let max_request = granted.saturating_sub(4096).min(MAX_REQUEST);
     let parent = nix::unistd::getpid();
-    match crate::ns::fork_single_threaded("start the launcher")? {
+    match crate::ns::fork_single_threaded("start the launcher", "the launcher")? {
         ForkResult::Child => {
             drop(ours);
             serve(theirs, parent)
@@ -172,7 +172,7 @@ pub(crate) async fn launch(
             .map(crate::sys::own_fd)
             .map_err(|e| {
                 Error::os(Step::Launcher, e as i32)
-                    .with_path("dup an fd")
+                    .with_context("(dup an fd)")
                     .into()
             })
         })
@@ -235,7 +235,7 @@ fn gone(pid: Pid, e: io::Error) -> io::Error {
     }
     let errno = errno_of(&e).unwrap_or(libc::EIO);
     Error::os(Step::Launcher, errno)
-        .with_path(format!("(pid {pid})"))
+        .with_context(format!("(pid {pid})"))
         .with_hint("the launcher process is gone (killed?); sandboxes cannot be created through it")
         .into()
 }

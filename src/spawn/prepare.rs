@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::ns::{Namespace, NamespaceSet};
 use crate::proto::Spec;
 use crate::proto::control::ControlSender;
+use crate::proto::report::ReportReceiver;
 use crate::steps::Step;
 
 /// Everything prepared for one clone.
@@ -26,7 +27,9 @@ pub(crate) struct Prepared {
     pub fds: Vec<RawFd>,
     pub kinds: NamespaceSet,
     pub use_launcher: bool,
-    pub report_r: OwnedFd,
+    /// The report pipe's read end, registered with tokio before the clone (a runtime without
+    /// IO then fails here, with nothing created yet).
+    pub report_r: ReportReceiver,
     pub control_w: ControlSender,
     pub parent_ends: ParentEnds,
     /// The child's ends (report write end, control read end, stdio, joins, passed fds):
@@ -43,7 +46,7 @@ fn cstr(what: &'static str, s: &OsStr) -> io::Result<CString> {
 fn pipe(what: &'static str) -> io::Result<(OwnedFd, OwnedFd)> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| {
         Error::os(Step::Pipe, e.raw_os_error())
-            .with_path(what)
+            .with_context(format!("({what})"))
             .into()
     })
 }
@@ -210,6 +213,7 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
     let id_maps = (kinds.contains(Namespace::User) && !external_maps).then(|| ns.single_id_maps());
 
     let (report_r, report_w) = pipe("report")?;
+    let report_r = ReportReceiver::new(pipe::Receiver::from_owned_fd(report_r)?);
     let (control_r, control_w) = pipe("control")?;
     // Our end never blocks an async caller; the init's end stays blocking.
     let control_w = ControlSender::new(control_w)?;

@@ -178,7 +178,10 @@ impl Step {
         use Step::*;
         let s: &'static str = match (self, errno) {
             (Unshare, e) => return unshare_hint(ns.unwrap_or(Namespace::User), e),
-            (Clone, e) => return unshare_hint(ns.unwrap_or(Namespace::User), e),
+            // clone_error picks the culprit kind itself.
+            (Clone, libc::EAGAIN) => {
+                "the process limit was reached (RLIMIT_NPROC, or the pids controller of the cgroup)"
+            }
             (Join, libc::EINVAL) => {
                 "the file is not a namespace, or not of the expected kind, or the caller cannot \
                  join it (a multi-threaded process cannot join a user namespace)"
@@ -197,7 +200,7 @@ impl Step {
                 "the limit of user or mount namespaces was reached: see \
                  /proc/sys/user/max_user_namespaces and max_mnt_namespaces"
             }
-            (Exec, libc::ENOENT) => "no such program at that path or on the sandbox's PATH",
+            (Exec, libc::ENOENT) => "no such program at that path or on PATH",
             (Exec, libc::EACCES) => {
                 "the program is not executable (or a directory on the way is not searchable)"
             }

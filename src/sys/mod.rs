@@ -407,12 +407,20 @@ pub(crate) fn own_fd(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-/// Register an owned fd with tokio's reactor for readability.
-pub(crate) fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+/// Register an owned fd with tokio's reactor for readability; on failure the fd comes back
+/// with the error, so that the caller can still use it (kill and reap through a pidfd).
+pub(crate) fn try_async_fd(
+    fd: OwnedFd,
+) -> Result<tokio::io::unix::AsyncFd<OwnedFd>, (OwnedFd, io::Error)> {
     // SAFETY: the OwnedFd owns a valid open fd; AsyncFd takes ownership and nothing else can
     // close or replace it while it is registered.
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-        .map_err(io::Error::from)
+        .map_err(|e| e.into_parts())
+}
+
+/// Register an owned fd with tokio's reactor for readability.
+pub(crate) fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    try_async_fd(fd).map_err(|(_, e)| e)
 }
 
 /// [_exit(2)]: leave now, running no user-space cleanup. Async-signal-safe.
@@ -455,6 +463,24 @@ pub(crate) fn dup_onto(fd: RawFd, target: RawFd, cloexec: bool) -> Result<(), i3
         }
     };
     cvt(r as libc::c_long).map(drop)
+}
+
+/// [clock_gettime(2)] of CLOCK_MONOTONIC, in milliseconds. Through libc (the vDSO glibc
+/// set up before the clone), not rustix: rustix finds the vDSO lazily on first use, which can
+/// allocate (reading /proc/self/auxv where PR_GET_AUXV is missing, before Linux 6.4) and that
+/// first use would be in a cloned child. Async-signal-safe.
+///
+/// [clock_gettime(2)]: https://man7.org/linux/man-pages/man2/clock_gettime.2.html
+pub(crate) fn monotonic_ms() -> u64 {
+    let mut ts = std::mem::MaybeUninit::<libc::timespec>::zeroed();
+    // SAFETY: `ts` is valid for writes; CLOCK_MONOTONIC is always supported.
+    let ts = unsafe {
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, ts.as_mut_ptr());
+        ts.assume_init()
+    };
+    (ts.tv_sec.max(0) as u64)
+        .saturating_mul(1000)
+        .saturating_add(ts.tv_nsec.max(0) as u64 / 1_000_000)
 }
 
 /// [getcwd(2)] into `buf` (rustix's getcwd allocates): the path, or `None` when it does not
