@@ -31,6 +31,10 @@ pub(crate) struct ParentEnds {
 /// [`std::process::Stdio`] cannot be converted (it does not say what it holds): write
 /// `nsbox::Stdio::piped()` (or `null()`, `inherit()`) instead.
 ///
+/// As with [`std::process::Command`], the [`Sandbox`](crate::Sandbox) keeps the fd it was
+/// given until it is dropped (it can spawn again): drop the sandbox that writes into a pipe
+/// before waiting for the reader to see end-of-file.
+///
 /// ```no_run
 /// # async fn f() -> std::io::Result<()> {
 /// use nsbox::{Sandbox, Stdio};
