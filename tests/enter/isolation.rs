@@ -148,11 +148,8 @@ fn a_tmpfs_mounted_inside_does_not_appear_outside() {
     let mut args = flags(&["-m"]);
     args.extend(["--", "sh", "-c", &script]);
     let mut cmd = nsrun(&m, &args);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut child = cmd.spawn().expect("spawn nsrun");
-    let mut lines = Lines::new(child.stdout.take().unwrap());
+    cmd.stdin(Stdio::piped());
+    let (mut child, mut lines) = spawn_lines(cmd);
     lines.expect("mounted");
     // While the mount exists inside, the host sees neither it nor the file in it.
     assert!(
@@ -163,9 +160,9 @@ fn a_tmpfs_mounted_inside_does_not_appear_outside() {
         !dir.join("file").exists(),
         "a file written inside the tmpfs is visible outside"
     );
-    drop(child.stdin.take());
+    drop(child.0.stdin.take());
     lines.expect("bye");
-    let status = wait_deadline(&mut child, "nsrun");
+    let status = wait_deadline(&mut child.0, "nsrun");
     assert_eq!(status.code(), Some(0));
     assert!(!mount_points().contains(&d));
     assert_no_leftovers(&m);
@@ -194,11 +191,8 @@ fn the_hosts_proc_is_untouched_by_a_pid_namespace() {
         "cat /proc/1/comm; echo pid=$$; echo ready; read x",
     ]);
     let mut cmd = nsrun(&m, &args);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut child = cmd.spawn().expect("spawn nsrun");
-    let mut lines = Lines::new(child.stdout.take().unwrap());
+    cmd.stdin(Stdio::piped());
+    let (mut child, mut lines) = spawn_lines(cmd);
     lines.expect("ready");
     // Inside: a fresh /proc in which pid 1 is nsrun and PROGRAM is pid 2.
     assert_eq!(lines.seen, ["nsrun", "pid=2", "ready"]);
@@ -208,8 +202,8 @@ fn the_hosts_proc_is_untouched_by_a_pid_namespace() {
         read("/proc/1/stat").split_whitespace().nth(1),
         Some(&*init_comm)
     );
-    let _ = child.stdin.take().unwrap().write_all(b"\n");
-    let status = wait_deadline(&mut child, "nsrun");
+    let _ = child.0.stdin.take().unwrap().write_all(b"\n");
+    let status = wait_deadline(&mut child.0, "nsrun");
     assert_eq!(status.code(), Some(0));
     assert_eq!(proc_mount_lines(), before);
     let init_after = read("/proc/1/stat");

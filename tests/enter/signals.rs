@@ -1,8 +1,6 @@
 //! Each forwarded signal sent to the outer nsrun process reaches PROGRAM, with a pid
 //! namespace (outer waiter -> pid 1 -> PROGRAM) and without one (nsrun -> PROGRAM).
 
-use std::process::Stdio;
-
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -25,14 +23,11 @@ fn forwarded(sig: Signal, name: &str) {
         let script = trap_script(name);
         let mut args = flags.clone();
         args.extend(["--", "sh", "-c", &script]);
-        let mut cmd = nsrun(&m, &args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
-        let mut child = cmd.spawn().expect("spawn nsrun");
-        let mut lines = Lines::new(child.stdout.take().unwrap());
+        let (mut child, mut lines) = spawn_lines(nsrun(&m, &args));
         lines.expect("ready");
-        kill(Pid::from_raw(child.id() as i32), sig).expect("kill nsrun");
+        kill(Pid::from_raw(child.0.id() as i32), sig).expect("kill nsrun");
         lines.expect(&format!("got-{name}"));
-        let status = wait_deadline(&mut child, "nsrun");
+        let status = wait_deadline(&mut child.0, "nsrun");
         assert_eq!(status.code(), Some(0), "nsrun {args:?}: {status:?}");
         assert_no_leftovers(&m);
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use nsbox::{Sandbox, Stdio};
+use nsbox::Sandbox;
 
 use crate::support::*;
 
@@ -38,10 +38,7 @@ fn assert_init_died(what: &str, r: io::Result<std::process::ExitStatus>) {
 async fn sigkill_of_the_init_kills_the_command_and_wait_says_the_init_died() {
     for (shape, ns) in both_shapes() {
         let m = marker();
-        let mut sb = Sandbox::new("sleep");
-        sb.args(["1000", &m]).namespaces(ns);
-        let mut child = sb.spawn().await.expect("spawn");
-        wait_for_marker(&m, shape).await;
+        let mut child = running_sleep(ns, &m, shape).await;
         kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill the init");
         let r = deadline(shape, child.wait()).await;
         assert_init_died(shape, r);
@@ -66,10 +63,7 @@ async fn sigkill_of_the_init_kills_the_command_and_wait_says_the_init_died() {
 async fn try_wait_alone_reports_the_dead_init_as_an_error() {
     for (shape, ns) in both_shapes() {
         let m = marker();
-        let mut sb = Sandbox::new("sleep");
-        sb.args(["1000", &m]).namespaces(ns);
-        let mut child = sb.spawn().await.expect("spawn");
-        wait_for_marker(&m, shape).await;
+        let mut child = running_sleep(ns, &m, shape).await;
         kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill the init");
         // Poll without ever calling wait(): Ok(None) while the init is dying, then the error.
         let r = deadline(shape, async {
@@ -97,11 +91,8 @@ async fn with_a_pid_namespace_the_whole_tree_dies_with_the_init_and_stdout_ends(
         "-c",
         &format!("sleep 1000 {m} & setsid sleep 1000 {m} & echo ready; sleep 1000 {m}"),
     ])
-    .namespaces(all())
-    .stdout(Stdio::piped());
-    let mut child = sb.spawn().await.expect("spawn");
-    let mut out = child.stdout.take().unwrap();
-    read_until(&mut out, "ready\n", shape).await;
+    .namespaces(all());
+    let (mut child, mut out) = spawn_until_ready(&mut sb, shape).await;
     wait_for_markers(&m, 3, "the three sleeps running").await;
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill the init");
     // Every writer of the pipe is dead: EOF, not a hang.

@@ -58,10 +58,9 @@ async fn a_signal_flood_at_the_orchestrator_during_200_spawns_changes_nothing() 
     });
 
     const N: usize = 200;
-    let shapes = [all(), with_pidns(), without_pidns()];
     let mut tasks = Vec::new();
     for i in 0..N {
-        let ns = shapes[i % shapes.len()].clone();
+        let ns = shape_of(i);
         tasks.push(tokio::spawn(async move {
             // Half exit with a code, half die by a signal of their own.
             let (script, want_code, want_sig) = if i % 2 == 0 {
@@ -153,12 +152,7 @@ async fn a_forwarded_signal_sent_to_the_init_during_setup_reaches_the_command() 
             sb.args(["1000", &m])
                 .namespaces(ns.clone())
                 .setup_hook(Arc::new(SignalInit { sig, via }));
-            let mut child = deadline(&what, sb.spawn())
-                .await
-                .unwrap_or_else(|e| panic!("{what}: spawn failed: {e}"));
-            let st = deadline(&what, child.wait())
-                .await
-                .unwrap_or_else(|e| panic!("{what}: wait: {e}"));
+            let st = spawn_and_wait(&what, &mut sb).await;
             assert_eq!(st.signal(), Some(sig), "{what}: {st:?}");
             assert_no_marker_left(&m, &what).await;
         }
@@ -178,12 +172,7 @@ async fn a_signal_that_is_not_forwarded_sent_during_setup_changes_nothing() {
                     sig: libc::SIGALRM,
                     via,
                 }));
-            let mut child = deadline(&what, sb.spawn())
-                .await
-                .unwrap_or_else(|e| panic!("{what}: spawn failed: {e}"));
-            let st = deadline(&what, child.wait())
-                .await
-                .unwrap_or_else(|e| panic!("{what}: wait: {e}"));
+            let st = spawn_and_wait(&what, &mut sb).await;
             assert_eq!(st.code(), Some(9), "{what}: {st:?}");
         }
     }

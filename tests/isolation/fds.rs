@@ -23,12 +23,9 @@ async fn a_sandboxed_command_inherits_no_fd_it_was_not_given() {
         sb.args(["-c", "echo ready; read x", &m])
             .namespaces(ns)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .pass_fd(7, std::fs::File::open(&given).unwrap());
-        let mut child = sb.spawn().await.expect("spawn");
-        let mut out = child.stdout.take().unwrap();
-        read_until(&mut out, "ready\n", shape).await;
+        let (mut child, _out) = spawn_until_ready(&mut sb, shape).await;
         let found = pids_with_marker(&m);
         assert_eq!(found.len(), 1, "{shape}: {found:?}");
         let pid = found[0].0;

@@ -10,14 +10,12 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandboxes_made_with_the_clone_fallback_report_exact_statuses() {
-    let name = test_name(
+    if ran_alone(
         module_path!(),
         "sandboxes_made_with_the_clone_fallback_report_exact_statuses",
-    );
-    if !is_child(&name) {
-        tokio::task::spawn_blocking(move || run_alone(&name))
-            .await
-            .expect("the child run");
+    )
+    .await
+    {
         return;
     }
     nsbox::sys::force_clone3_fallback();

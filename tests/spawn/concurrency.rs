@@ -10,10 +10,9 @@ use crate::support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_sandboxes_each_get_their_own_status() {
     const N: usize = 200;
-    let shapes = [all(), with_pidns(), without_pidns()];
     let mut tasks = Vec::new();
     for i in 0..N {
-        let ns = shapes[i % shapes.len()].clone();
+        let ns = shape_of(i);
         tasks.push(tokio::spawn(async move {
             // A little work before exiting so that many sandboxes overlap.
             let script = format!(

@@ -37,10 +37,7 @@ async fn dropping_a_child_kills_its_whole_sandbox() {
 async fn dropping_a_child_on_a_thread_without_a_runtime_kills_and_reaps() {
     for (shape, ns) in both_shapes() {
         let m = marker();
-        let mut sb = Sandbox::new("sleep");
-        sb.args(["1000", &m]).namespaces(ns);
-        let child = sb.spawn().await.expect("spawn");
-        wait_for_marker(&m, shape).await;
+        let child = running_sleep(ns, &m, shape).await;
         std::thread::spawn(move || drop(child))
             .join()
             .expect("drop thread");
@@ -105,12 +102,9 @@ async fn without_kill_on_drop_the_sandbox_runs_to_its_end() {
         ])
         .namespaces(ns)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
         .kill_on_drop(false);
-        let mut child = sb.spawn().await.expect("spawn");
+        let (mut child, mut out) = spawn_until_ready(&mut sb, shape).await;
         let mut stdin = child.stdin.take().unwrap();
-        let mut out = child.stdout.take().unwrap();
-        read_until(&mut out, "ready\n", shape).await;
         drop(child);
         stdin.write_all(b"go\n").await.expect("tell it to go on");
         drop(stdin);

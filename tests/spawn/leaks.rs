@@ -46,14 +46,12 @@ async fn one(i: usize, m: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_sandboxes_leave_no_fd_no_zombie_and_no_process() {
-    let name = test_name(
+    if ran_alone(
         module_path!(),
         "a_thousand_sandboxes_leave_no_fd_no_zombie_and_no_process",
-    );
-    if !is_child(&name) {
-        tokio::task::spawn_blocking(move || run_alone(&name))
-            .await
-            .expect("the child run");
+    )
+    .await
+    {
         return;
     }
     let m = marker();

@@ -3,7 +3,7 @@
 //! to the init's host pid (`Child::id`) are forwarded too. With and without a pid namespace.
 
 use futures::future::join_all;
-use nsbox::{FORWARDED, Namespaces, Sandbox, Stdio};
+use nsbox::{FORWARDED, Namespaces, Sandbox};
 
 use crate::support::*;
 
@@ -34,12 +34,8 @@ async fn one(ns: Namespaces, shape: &str, name: &str, num: i32, code: i32, via: 
         "trap 'echo got {name}; exit {code}' {name}; echo ready; while :; do sleep 0.05; done"
     );
     let mut sb = Sandbox::new("sh");
-    sb.args(["-c", &script])
-        .namespaces(ns)
-        .stdout(Stdio::piped());
-    let mut child = sb.spawn().await.expect("spawn");
-    let mut out = child.stdout.take().expect("piped stdout");
-    read_until(&mut out, "ready\n", &what).await;
+    sb.args(["-c", &script]).namespaces(ns);
+    let (mut child, mut out) = spawn_until_ready(&mut sb, &what).await;
     match via {
         Via::Api => child.signal(num).expect("Child::signal"),
         Via::InitPid => nix::sys::signal::kill(
@@ -100,11 +96,8 @@ async fn an_untrapped_signal_kills_the_command_and_the_status_says_so() {
     for (shape, ns) in both_shapes() {
         let mut sb = Sandbox::new("sh");
         sb.args(["-c", "echo ready; while :; do sleep 0.05; done"])
-            .namespaces(ns)
-            .stdout(Stdio::piped());
-        let mut child = sb.spawn().await.expect("spawn");
-        let mut out = child.stdout.take().unwrap();
-        read_until(&mut out, "ready\n", shape).await;
+            .namespaces(ns);
+        let (mut child, _out) = spawn_until_ready(&mut sb, shape).await;
         child.signal(libc::SIGUSR2).unwrap();
         let st = deadline(shape, child.wait()).await.unwrap();
         use std::os::unix::process::ExitStatusExt;

@@ -23,17 +23,25 @@ struct Run {
     stdout: String,
 }
 
-/// Run `sh -c script` in `ns` with `timeout` and `grace`, read its stdout to the end (EOF once
-/// every process of the sandbox is gone; this is not a wait for the child) and only then wait
-/// for it. `None` if the script did not print `ready` first: the timeout fired before its
-/// setup was done.
+/// How a test waits for its sandbox.
+#[derive(Clone, Copy)]
+enum Waiting<'a> {
+    /// `wait()` runs all along, beside the read of stdout.
+    Along,
+    /// Nobody waits until stdout is at EOF (every process of the sandbox has closed it) and no
+    /// process carries the marker: the init alone ended them. Only then `wait()`.
+    NotUntilGone(&'a str),
+}
+
+/// Run `sh -c script` in `ns` with `timeout` and `grace`, read its stdout to the end and wait
+/// for it as `waiting` says. `None` if the script did not print `ready` first: the timeout
+/// fired before its setup was done.
 async fn run_past_ready(
     what: &str,
     ns: Namespaces,
     script: &str,
-    timeout: Duration,
-    grace: Duration,
-    before_wait: impl AsyncFnOnce(),
+    (timeout, grace): (Duration, Duration),
+    waiting: Waiting<'_>,
 ) -> Option<Run> {
     let mut sb = Sandbox::new("sh");
     sb.args(["-c", script])
@@ -43,35 +51,39 @@ async fn run_past_ready(
         .kill_after(grace);
     let mut child = sb.spawn().await.expect("spawn");
     let mut out = child.stdout.take().unwrap();
-    let stdout = read_to_end(&mut out, what).await;
+    let (stdout, status) = match waiting {
+        Waiting::Along => tokio::join!(read_to_end(&mut out, what), deadline(what, child.wait())),
+        Waiting::NotUntilGone(m) => {
+            let stdout = read_to_end(&mut out, what).await;
+            assert_no_marker_left(m, what).await;
+            (stdout, deadline(what, child.wait()).await)
+        }
+    };
     if !stdout.starts_with("ready\n") {
         return None;
     }
-    before_wait().await;
-    let status = deadline(what, child.wait()).await.expect("wait");
     Some(Run {
-        status,
+        status: status.expect("wait"),
         timed_out: child.timed_out(),
         stdout,
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_command_that_ignores_sigterm_is_killed_after_the_grace() {
+/// A command that ignores SIGTERM (the trap is set before `ready`; the sleep, which inherits
+/// the ignored SIGTERM, carries the marker) is SIGKILLed after the grace: status SIGKILL,
+/// `timed_out()`, nothing left. The first try's timeout and grace are `first`; with
+/// `nobody_waits`, nobody waits until it is all over ([`Waiting::NotUntilGone`]).
+async fn assert_killed_after_the_grace(first: Duration, nobody_waits: bool) {
     for (shape, ns) in both_shapes() {
         let m = marker();
-        // The trap is set before `ready`, and the sleep (which inherits the ignored SIGTERM)
-        // carries the marker.
         let script = format!("trap '' TERM; echo ready; sleep 1000 {m}; echo not-killed");
-        let run = with_growing_timeout(shape, Duration::from_millis(300), |t| {
-            run_past_ready(
-                shape,
-                ns.clone(),
-                &script,
-                t,
-                Duration::from_millis(300),
-                async || {},
-            )
+        let waiting = if nobody_waits {
+            Waiting::NotUntilGone(&m)
+        } else {
+            Waiting::Along
+        };
+        let run = with_growing_timeout(shape, first, |t| {
+            run_past_ready(shape, ns.clone(), &script, (t, first), waiting)
         })
         .await;
         assert_eq!(
@@ -88,6 +100,11 @@ async fn a_command_that_ignores_sigterm_is_killed_after_the_grace() {
         );
         assert_no_marker_left(&m, shape).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_command_that_ignores_sigterm_is_killed_after_the_grace() {
+    assert_killed_after_the_grace(Duration::from_millis(300), false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -114,14 +131,8 @@ async fn a_command_that_traps_sigterm_exits_with_its_trap_code() {
     for (shape, ns) in both_shapes() {
         let script = "trap 'echo cleanup; exit 42' TERM; echo ready; while :; do sleep 0.05; done";
         let run = with_growing_timeout(shape, Duration::from_millis(300), |t| {
-            run_past_ready(
-                shape,
-                ns.clone(),
-                script,
-                t,
-                Duration::from_secs(3600),
-                async || {},
-            )
+            let grace = Duration::from_secs(3600);
+            run_past_ready(shape, ns.clone(), script, (t, grace), Waiting::Along)
         })
         .await;
         assert_eq!(run.status.code(), Some(42), "{shape}: {:?}", run.status);
@@ -146,28 +157,5 @@ async fn a_command_that_ends_in_time_is_not_marked_timed_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_timeout_is_enforced_while_nobody_waits() {
-    for (shape, ns) in both_shapes() {
-        let m = marker();
-        let script = format!("trap '' TERM; echo ready; sleep 1000 {m}");
-        // Nobody waits: the sandbox's stdout reaches EOF and its processes are gone before
-        // wait() is first called, so the init alone ended them.
-        let run = with_growing_timeout(shape, Duration::from_millis(100), |t| {
-            run_past_ready(
-                shape,
-                ns.clone(),
-                &script,
-                t,
-                Duration::from_millis(100),
-                async || assert_no_marker_left(&m, shape).await,
-            )
-        })
-        .await;
-        assert_eq!(
-            run.status.signal(),
-            Some(libc::SIGKILL),
-            "{shape}: {:?}",
-            run.status
-        );
-        assert!(run.timed_out, "{shape}");
-    }
+    assert_killed_after_the_grace(Duration::from_millis(100), true).await;
 }

@@ -46,11 +46,8 @@ async fn tokio_process_children_and_sandboxes_run_side_by_side() {
     let mut sb = Sandbox::new("sh");
     sb.args(["-c", "echo ready; read x; exit 11"])
         .namespaces(all())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut child = sb.spawn().await.expect("spawn");
-    let mut out = child.stdout.take().unwrap();
-    read_until(&mut out, "ready\n", "sandbox").await;
+        .stdin(Stdio::piped());
+    let (mut child, _out) = spawn_until_ready(&mut sb, "sandbox").await;
     drop(long.stdin.take());
     let st = deadline("tokio child", long.wait())
         .await
@@ -72,11 +69,8 @@ async fn a_tokio_child_killed_by_a_signal_reports_it_while_sandboxes_run() {
     let mut sb = Sandbox::new("sh");
     sb.args(["-c", "echo ready; read x; exit 0"])
         .namespaces(all())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut child = sb.spawn().await.expect("spawn");
-    let mut out = child.stdout.take().unwrap();
-    read_until(&mut out, "ready\n", "sandbox").await;
+        .stdin(Stdio::piped());
+    let (mut child, _out) = spawn_until_ready(&mut sb, "sandbox").await;
     let st = tokio::process::Command::new("sh")
         .args(["-c", "kill -USR1 $$"])
         .status()

@@ -173,6 +173,20 @@ pub fn reexec(name: &str, wrapper: &[&str]) -> std::process::Command {
     cmd
 }
 
+/// For a test that must run alone in a process of its own (test function `f` of module
+/// `module`, `module_path!()`): in the test process, run it so ([`run_alone`]) and give
+/// `true`, and the test returns; in that child, give `false`, and the test goes on.
+pub async fn ran_alone(module: &str, f: &str) -> bool {
+    let name = test_name(module, f);
+    if is_child(&name) {
+        return false;
+    }
+    tokio::task::spawn_blocking(move || run_alone(&name))
+        .await
+        .expect("the child run");
+    true
+}
+
 /// Run test `name` alone in a child process ([`reexec`] without a wrapper) and fail unless it
 /// passed; its output is shown on failure.
 pub fn run_alone(name: &str) -> Output {

@@ -139,6 +139,15 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Start `cmd` with its stdout piped (its stderr the test's) and read that line by line: the
+/// child (killed if the test fails before reaping it) and its lines.
+pub fn spawn_lines(mut cmd: Command) -> (KillOnDrop, Lines) {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let mut child = KillOnDrop(cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")));
+    let lines = Lines::new(child.0.stdout.take().unwrap());
+    (child, lines)
+}
+
 /// Lines of a child's stdout, read on a thread so that every wait has a deadline.
 pub struct Lines {
     rx: Receiver<String>,

@@ -2,9 +2,10 @@
 //! reads and waits with a deadline.
 
 use std::future::Future;
+use std::process::ExitStatus;
 use std::time::Duration;
 
-use nsbox::Namespaces;
+use nsbox::{Child, ChildStdout, Namespaces, Sandbox, Stdio};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{DEADLINE, pids_with_marker, poll_for, zombie_children};
@@ -180,4 +181,50 @@ where
          ready even at {:?}",
         timeout / 2
     );
+}
+
+/// The shape of the `i`th of many sandboxes: every namespace, a pid namespace, or none, in
+/// turn.
+pub fn shape_of(i: usize) -> Namespaces {
+    match i % 3 {
+        0 => all(),
+        1 => with_pidns(),
+        _ => without_pidns(),
+    }
+}
+
+/// Spawn `sb` and wait for it, with deadlines; fail the test on an error.
+pub async fn spawn_and_wait(what: &str, sb: &mut Sandbox) -> ExitStatus {
+    let mut child = deadline(what, sb.spawn())
+        .await
+        .unwrap_or_else(|e| panic!("{what}: spawn failed: {e}"));
+    deadline(what, child.wait())
+        .await
+        .unwrap_or_else(|e| panic!("{what}: wait: {e}"))
+}
+
+/// A sandbox in `ns` running `sleep 1000 MARKER`, once the sleep runs (the marker shows in
+/// the host's /proc).
+pub async fn running_sleep(ns: Namespaces, marker: &str, what: &str) -> Child {
+    let mut sb = Sandbox::new("sleep");
+    sb.args(["1000", marker]).namespaces(ns);
+    let child = sb
+        .spawn()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+    wait_for_marker(marker, what).await;
+    child
+}
+
+/// Spawn `sb` with its stdout piped, and read that until the command says `ready`: the child
+/// and its stdout.
+pub async fn spawn_until_ready(sb: &mut Sandbox, what: &str) -> (Child, ChildStdout) {
+    sb.stdout(Stdio::piped());
+    let mut child = sb
+        .spawn()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+    let mut out = child.stdout.take().expect("piped stdout");
+    read_until(&mut out, "ready\n", what).await;
+    (child, out)
 }
