@@ -127,6 +127,13 @@ impl From<&mut Namespaces> for Namespaces {
     }
 }
 
+/// `enter(&Namespaces::all().hostname("x"))`: a reference to a builder chain.
+impl From<&&mut Namespaces> for Namespaces {
+    fn from(ns: &&mut Namespaces) -> Self {
+        (**ns).clone()
+    }
+}
+
 impl Namespaces {
     /// No namespaces at all.
     pub fn new() -> Self {

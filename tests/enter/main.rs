@@ -1,0 +1,18 @@
+//! `enter()` and the `Supervisor` through the nsrun example (`examples/nsrun.rs`, built by
+//! `cargo test`), one file per behaviour: exit statuses, forwarded signals, Ctrl-C at a
+//! terminal, job control, reaping, and what nsrun isolates. Every process a test starts
+//! carries a marker in its environment, and none may be left.
+//!
+//! enter() itself needs a single-threaded process, which libtest is not: its other tests are
+//! the `harness = false` binaries tests/enter_refuses_threads/ and
+//! tests/enter_signal_before_supervisor/.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod exit_status;
+mod isolation;
+mod job_control;
+mod reaping;
+mod signals;
+mod tty;

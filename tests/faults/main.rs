@@ -1,0 +1,10 @@
+//! Faults, one file per kind: a sandbox's init SIGKILLed from outside, signals that arrive
+//! while `spawn()` is half-way, and SIGSTOP/SIGCONT of the command and of the init. (The
+//! orchestrator SIGKILLed mid-run is the stress binary's test, tests/stress/.)
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod init_killed;
+mod signals_during_spawn;
+mod stop_cont;

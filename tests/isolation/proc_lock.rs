@@ -1,0 +1,45 @@
+//! The fresh /proc cannot be unmounted to see the host's beneath it (the mounts are locked).
+
+use crate::sh;
+use crate::support::*;
+
+/// With user, mount and pid namespaces the command is root of its user namespace, which owns
+/// its UTS, network and IPC namespaces. Beneath the fresh /proc lies the host's /proc (nsbox
+/// keeps the host's root), so if the command could unmount /proc it would see every host
+/// process again (`unshare -Urpf --mount-proc` has that hole). The init therefore joins a copy
+/// of its mount namespace made in a nested user namespace, where every mount is MNT_LOCKED:
+/// umount, even lazy, fails, and the host's processes stay hidden.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unmounting_proc_inside_does_not_reveal_host_processes() {
+    let me = std::process::id().to_string();
+    let out = sh(
+        "umount /proc",
+        all(),
+        "umount /proc 2>/dev/null; umount -l /proc 2>/dev/null; [ -e /proc/$1 ] && echo visible || echo hidden",
+        &[&me],
+    )
+    .await;
+    assert_eq!(
+        out.stdout, "hidden\n",
+        "the test process (host pid {me}) is visible inside after umount /proc"
+    );
+}
+
+/// The control of the test above: with `Namespaces::lock_mounts(false)` the fresh /proc can be
+/// unmounted, and the host's /proc beneath it shows the test process. So the lock is what
+/// hides it, and the option does what it says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_the_mount_lock_unmounting_proc_reveals_the_hosts_proc() {
+    let me = std::process::id().to_string();
+    let out = sh(
+        "umount /proc, unlocked",
+        all().lock_mounts(false).clone(),
+        "umount /proc 2>/dev/null || umount -l /proc; [ -e /proc/$1 ] && echo visible || echo hidden",
+        &[&me],
+    )
+    .await;
+    assert_eq!(
+        out.stdout, "visible\n",
+        "without the lock, umount /proc should reveal the host's /proc (pid {me})"
+    );
+}

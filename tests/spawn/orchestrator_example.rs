@@ -1,0 +1,314 @@
+//! The orchestrator example, end to end: a mix of actions (success, exit code, signal,
+//! timeout, output on both streams, a missing program) through the built example binary,
+//! as the current user and, as root, also as uid 65534; its summary table, progress lines,
+//! output directory, exit codes, SIGINT handling, and that no process is left behind.
+//!
+//! The mix has one timeout (`--timeout` applies to every action): a `sleep 1000`, which must
+//! time out. If another action timed out too (only a slow machine makes `true` last a
+//! second), the run is inconclusive and is repeated with twice the timeout.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use crate::support::*;
+
+/// The orchestrator as the current user, or as uid/gid 65534 through setpriv; its processes
+/// tagged with `marker` in [`MARKER_VAR`] (the sandboxes inherit it).
+fn orchestrator(as_nobody: bool, marker: &str, args: &[&str]) -> Command {
+    let mut cmd = if as_nobody {
+        let mut c = Command::new(AS_NOBODY[0]);
+        c.args(&AS_NOBODY[1..]).arg(example_path("orchestrator"));
+        c
+    } else {
+        Command::new(example_path("orchestrator"))
+    };
+    cmd.args(args)
+        .env(MARKER_VAR, marker)
+        .current_dir("/")
+        .stdin(Stdio::null());
+    // SAFETY: signal(2) is async-signal-safe. The orchestrator must see SIGINT with its
+    // default disposition even if this test runs with SIGINT ignored (a background job).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// The summary row of `action`: its cells (split on runs of two or more spaces).
+fn row<'a>(stdout: &'a str, action: &str) -> Vec<&'a str> {
+    let line = stdout
+        .lines()
+        .find(|l| {
+            l.strip_prefix(action)
+                .is_some_and(|rest| rest.starts_with("  "))
+        })
+        .unwrap_or_else(|| panic!("no summary row for {action:?} in:\n{stdout}"));
+    row_of(line)
+}
+
+/// The cells of a summary line (split on runs of two or more spaces).
+fn row_of(line: &str) -> Vec<&str> {
+    line.split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+fn secs(cell: &str) -> f64 {
+    cell.strip_suffix('s')
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a duration: {cell:?}"))
+}
+
+const MIX: &str = "\
+# the mix of issue 3, item 9
+true
+exit 3
+
+kill -TERM $$
+sleep 1000
+echo hi; echo err >&2
+/no/such/program --flag
+";
+
+/// The actions of [`MIX`] and the status each must get.
+const EXPECT: [(&str, &str); 6] = [
+    ("true", "exit 0"),
+    ("exit 3", "exit 3"),
+    ("kill -TERM $$", "signal SIGTERM"),
+    ("sleep 1000", "timeout"),
+    ("echo hi; echo err >&2", "exit 0"),
+    (
+        "/no/such/program --flag",
+        "error: exec /no/such/program: No such file or directory (ENOENT)",
+    ),
+];
+
+fn check_mix(as_nobody: bool, extra: &[&str]) {
+    let scratch = Scratch::new("mix");
+    let file = scratch.path().join("actions.txt");
+    std::fs::write(&file, MIX).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let m = marker();
+    let mut timeout = 1.0;
+    let (out, outdir, ctx) = loop {
+        let outdir = scratch.path().join(format!("out-{timeout}"));
+        let t = timeout.to_string();
+        let mut args = vec![
+            "--jobs",
+            "3",
+            "--timeout",
+            &t,
+            "--kill-after",
+            "1",
+            "--file",
+            file.to_str().unwrap(),
+            "--output-dir",
+            outdir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = run(orchestrator(as_nobody, &m, &args));
+        let ctx = format!(
+            "as_nobody={as_nobody} {extra:?} --timeout {t}\nstdout:\n{}\nstderr:\n{}",
+            out.stdout, out.stderr
+        );
+        let timed_out = out
+            .stdout
+            .lines()
+            .filter(|l| row_of(l).get(1) == Some(&"timeout"));
+        if timed_out.count() <= 1 || timeout >= 32.0 {
+            break (out, outdir, ctx);
+        }
+        eprintln!(
+            "{ctx}\ninconclusive: more than the sleep timed out; again with twice the timeout"
+        );
+        timeout *= 2.0;
+    };
+    assert_eq!(out.status.code(), Some(1), "{ctx}");
+
+    let header = out.stdout.lines().next().unwrap_or("");
+    for col in ["ACTION", "STATUS", "WALL", "CPU", "MAX RSS"] {
+        assert!(header.contains(col), "no column {col}: {ctx}");
+    }
+    for (action, status) in EXPECT {
+        let cells = row(&out.stdout, action);
+        assert_eq!(cells[1], status, "{action}: {ctx}");
+        let wall = secs(cells[2]);
+        if action == "/no/such/program --flag" {
+            // Never ran: no CPU time, no RSS.
+            assert_eq!(&cells[3..], ["-", "-"], "{ctx}");
+        } else {
+            assert!(secs(cells[3]) >= 0.0, "{ctx}");
+            assert!(
+                cells[4].ends_with("iB") || cells[4].ends_with(" B"),
+                "{ctx}"
+            );
+        }
+        if action == "sleep 1000" {
+            // Not before the timeout (a slow machine can only make it later).
+            assert!(wall >= timeout * 0.9, "timeout after {wall}s: {ctx}");
+        }
+    }
+    assert!(
+        out.stdout
+            .contains("6 actions: 2 succeeded, 4 failed (1 timed out, 1 error) in "),
+        "{ctx}"
+    );
+    // Failed actions show details under their row; succeeded ones do not without -v.
+    assert!(
+        out.stdout
+            .contains("    timed out: the command ended with signal SIGTERM"),
+        "{ctx}"
+    );
+    assert!(
+        out.stdout.contains("(hint: no such program"),
+        "the full error under the row: {ctx}"
+    );
+    assert!(!out.stdout.contains("out| hi"), "{ctx}");
+
+    // Not a terminal: one progress line per action.
+    for n in 1..=6 {
+        assert!(out.stderr.contains(&format!("[{n}/6] ")), "{ctx}");
+    }
+    assert!(
+        out.stderr.contains("] FAILED: sleep 1000 (timeout, "),
+        "{ctx}"
+    );
+    assert!(out.stderr.contains("] done: true (exit 0, "), "{ctx}");
+
+    // The output directory: action 5 is the echo.
+    let read = |name: &str| std::fs::read_to_string(outdir.join(name)).unwrap();
+    assert_eq!(read("5.stdout"), "hi\n", "{ctx}");
+    assert_eq!(read("5.stderr"), "err\n", "{ctx}");
+    assert_eq!(read("1.stdout"), "", "{ctx}");
+    assert!(outdir.join("6.stderr").is_file(), "{ctx}");
+
+    assert_no_leftovers(&m);
+}
+
+#[test]
+fn mix_as_current_user() {
+    check_mix(false, &[]);
+}
+
+#[test]
+fn mix_without_namespaces() {
+    check_mix(false, &["--no-namespaces"]);
+}
+
+#[test]
+fn mix_without_launcher() {
+    check_mix(false, &["--no-launcher"]);
+}
+
+fn nobody_usable(test: &str) -> bool {
+    if !is_root() {
+        skip(test, "needs root to switch to uid 65534");
+        return false;
+    }
+    let probe = Command::new(AS_NOBODY[0])
+        .args(&AS_NOBODY[1..])
+        .arg(example_path("orchestrator"))
+        .arg("--help")
+        .stdout(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        skip(
+            test,
+            "setpriv missing or the example is not executable by uid 65534",
+        );
+        return false;
+    }
+    true
+}
+
+#[test]
+fn mix_as_nobody() {
+    if nobody_usable("mix_as_nobody") {
+        check_mix(true, &[]);
+    }
+}
+
+#[test]
+fn mix_as_nobody_without_namespaces() {
+    if nobody_usable("mix_as_nobody_without_namespaces") {
+        check_mix(true, &["--no-namespaces"]);
+    }
+}
+
+#[test]
+fn all_succeed_exit_zero_and_verbose_shows_output() {
+    let m = marker();
+    let out = run(orchestrator(
+        false,
+        &m,
+        &["-v", "-j", "2", "echo one", "echo two >&2", "true"],
+    ));
+    let ctx = format!("stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+    assert!(out.stdout.contains("    out| one\n"), "{ctx}");
+    assert!(out.stdout.contains("    err| two\n"), "{ctx}");
+    assert!(
+        out.stdout.contains("3 actions: 3 succeeded, 0 failed in "),
+        "{ctx}"
+    );
+    assert_eq!(row(&out.stdout, "echo two >&2")[1], "exit 0", "{ctx}");
+    assert_no_leftovers(&m);
+}
+
+#[test]
+fn usage_errors_exit_125() {
+    let m = marker();
+    for args in [
+        &[][..],
+        &["--jobs", "0", "true"],
+        &["--timeout", "0", "true"],
+        &["--timeout", "soon", "true"],
+        &["--bogus", "true"],
+        &["--file", "/no/such/actions.txt"],
+        &["--no-namespaces", "--net", "true"],
+    ] {
+        let out = run(orchestrator(false, &m, args));
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{args:?}: stdout {:?} stderr {:?}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    let out = run(orchestrator(false, &m, &["--help"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.contains("--jobs"));
+}
+
+#[test]
+fn sigint_kills_the_running_sandboxes() {
+    let scratch = Scratch::new("sigint");
+    let flag = scratch.path().join("started");
+    let m = marker();
+    // None of them ends by itself within the deadline: only the SIGINT ends this run.
+    let first = format!("touch {}; sleep 1000", flag.display());
+    let cmd = orchestrator(false, &m, &["-j", "2", &first, "sleep 1001", "sleep 1002"]);
+    let out = run_with(cmd, |pid| {
+        wait_until("the first action starting", || flag.exists());
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+    });
+    let ctx = format!("stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{ctx}");
+    assert_eq!(row(&out.stdout, "sleep 1002")[1], "cancelled", "{ctx}");
+    assert!(
+        out.stdout
+            .contains("3 actions: 0 succeeded, 0 failed, 3 cancelled in "),
+        "{ctx}"
+    );
+    assert_no_leftovers(&m);
+}

@@ -1,0 +1,207 @@
+//! The launcher (fork server): sandboxes created through it behave like direct ones, the init
+//! is the orchestrator's own child, a dead launcher gives a clear error (never a hang), and
+//! the launcher ends with the orchestrator.
+//!
+//! `harness = false`: the launcher must be started while the process has one thread, which
+//! libtest's harness does not allow. Reports like libtest (`support::harness`) and exits
+//! non-zero on failure.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitCode, Stdio as StdStdio};
+
+use nsbox::{Sandbox, Stdio};
+
+use support::*;
+
+/// Whether `pid` has ended (a zombie counts as ended), or what it is still.
+fn ended(pid: u32) -> Result<(), String> {
+    if alive(pid as i32) {
+        Err(format!("pid {pid} is alive: {:?}", stat(pid as i32)))
+    } else {
+        Ok(())
+    }
+}
+
+async fn sandboxes_made_by_the_launcher_report_exact_statuses() -> Result<(), String> {
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", "echo $$ $(hostname); exit 5"])
+        .namespaces(all().hostname("launched"))
+        .stdout(Stdio::piped());
+    let out = sb.output().await.map_err(|e| e.to_string())?;
+    if out.status.code() != Some(5) || out.stdout != b"2 launched\n" {
+        return Err(format!(
+            "got {:?} {:?}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        ));
+    }
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", "kill -TERM $$"]).namespaces(all());
+    let st = sb.status().await.map_err(|e| e.to_string())?;
+    if st.signal() != Some(libc::SIGTERM) {
+        return Err(format!("expected SIGTERM, got {st:?}"));
+    }
+    let err = Sandbox::new("/no/such/prog")
+        .spawn()
+        .await
+        .err()
+        .ok_or("spawn of a missing program succeeded")?;
+    if !err.to_string().contains("exec /no/such/prog") {
+        return Err(format!("unclear error: {err}"));
+    }
+    Ok(())
+}
+
+async fn a_request_too_big_for_the_launcher_socket_falls_back_to_a_direct_clone()
+-> Result<(), String> {
+    // 12 arguments of 100 KiB: more than one launcher message may carry.
+    let big = "x".repeat(100 * 1024);
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", "echo $#", "sh"]);
+    for _ in 0..12 {
+        sb.arg(&big);
+    }
+    sb.stdout(Stdio::piped());
+    let out = sb.output().await.map_err(|e| e.to_string())?;
+    if !out.status.success() || out.stdout != b"12\n" {
+        return Err(format!(
+            "got {:?} {:?}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        ));
+    }
+    Ok(())
+}
+
+async fn the_init_is_the_orchestrators_own_child() -> Result<(), String> {
+    let mut sb = Sandbox::new("sleep");
+    sb.arg("100").namespaces(all());
+    let mut child = sb.spawn().await.map_err(|e| e.to_string())?;
+    let ppid = stat(child.id() as i32)
+        .ok_or("no /proc entry for the init")?
+        .ppid as u32;
+    let ours = std::process::id();
+    child.kill().await.map_err(|e| e.to_string())?;
+    if ppid != ours {
+        return Err(format!(
+            "init's parent is {ppid}, expected the orchestrator {ours}"
+        ));
+    }
+    Ok(())
+}
+
+async fn many_concurrent_spawns_through_the_launcher_all_report_right() -> Result<(), String> {
+    let mut tasks = Vec::new();
+    for i in 0..64u32 {
+        tasks.push(tokio::spawn(async move {
+            let mut sb = Sandbox::new("sh");
+            sb.args(["-c", &format!("exit {i}")]).namespaces(all());
+            (i, sb.status().await)
+        }));
+    }
+    for t in tasks {
+        let (i, r) = t.await.map_err(|e| e.to_string())?;
+        let st = r.map_err(|e| e.to_string())?;
+        if st.code() != Some(i as i32) {
+            return Err(format!("sandbox {i} exited {st:?}"));
+        }
+    }
+    Ok(())
+}
+
+async fn a_dead_launcher_gives_a_clear_error_and_direct_spawns_still_work() -> Result<(), String> {
+    let pid = nsbox::launcher::pid().ok_or("no launcher")?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .map_err(|e| e.to_string())?;
+    poll_for("the killed launcher ending", || ended(pid)).await;
+    let r = tokio::time::timeout(DEADLINE, Sandbox::new("true").status()).await;
+    let err = match r {
+        Err(_) => return Err("spawn hung after the launcher died".into()),
+        Ok(Ok(st)) => return Err(format!("spawn through a dead launcher succeeded: {st:?}")),
+        Ok(Err(e)) => e,
+    };
+    if !err.to_string().contains("launcher") {
+        return Err(format!("error does not name the launcher: {err}"));
+    }
+    let st = Sandbox::new("true")
+        .use_launcher(false)
+        .status()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err(format!("direct spawn failed: {st:?}"));
+    }
+    Ok(())
+}
+
+const CHILD: &str = "launcher-orchestrator";
+
+/// Child mode: start a launcher, print its pid, wait to be killed.
+fn orchestrator_child() -> ! {
+    nsbox::launcher::start().expect("start launcher");
+    println!("{}", nsbox::launcher::pid().expect("pid"));
+    loop {
+        std::thread::park();
+    }
+}
+
+fn the_launcher_ends_when_the_orchestrator_is_killed() -> Result<(), String> {
+    let mut cmd = child_command(CHILD);
+    cmd.stdout(StdStdio::piped());
+    let mut child = KillOnDrop(cmd.spawn().map_err(|e| e.to_string())?);
+    let line = Lines::new(child.0.stdout.take().ok_or("no stdout")?).next_line();
+    let launcher: u32 = line
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad pid line {line:?}"))?;
+    child.0.kill().map_err(|e| e.to_string())?;
+    child.0.wait().map_err(|e| e.to_string())?;
+    try_wait_for("the launcher ending with its orchestrator", || {
+        ended(launcher)
+    })
+    .inspect_err(|_| kill_all(&[(launcher as i32, String::new())]))
+}
+
+fn main() -> ExitCode {
+    if is_child(CHILD) {
+        orchestrator_child();
+    }
+    nsbox::launcher::start().expect("start the launcher first thing in main");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut h = harness::Harness::from_args();
+    h.check(
+        "sandboxes_made_by_the_launcher_report_exact_statuses",
+        || rt.block_on(sandboxes_made_by_the_launcher_report_exact_statuses()),
+    );
+    h.check(
+        "a_request_too_big_for_the_launcher_socket_falls_back_to_a_direct_clone",
+        || rt.block_on(a_request_too_big_for_the_launcher_socket_falls_back_to_a_direct_clone()),
+    );
+    h.check("the_init_is_the_orchestrators_own_child", || {
+        rt.block_on(the_init_is_the_orchestrators_own_child())
+    });
+    h.check(
+        "many_concurrent_spawns_through_the_launcher_all_report_right",
+        || rt.block_on(many_concurrent_spawns_through_the_launcher_all_report_right()),
+    );
+    // Kills this process's launcher: after every check that needs it.
+    h.check(
+        "a_dead_launcher_gives_a_clear_error_and_direct_spawns_still_work",
+        || rt.block_on(a_dead_launcher_gives_a_clear_error_and_direct_spawns_still_work()),
+    );
+    h.check(
+        "the_launcher_ends_when_the_orchestrator_is_killed",
+        the_launcher_ends_when_the_orchestrator_is_killed,
+    );
+    h.finish()
+}
