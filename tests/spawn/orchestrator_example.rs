@@ -312,3 +312,108 @@ fn sigint_kills_the_running_sandboxes() {
     );
     assert_no_leftovers(&m);
 }
+
+#[test]
+fn labels_name_actions_and_long_commands_show_their_end() {
+    let m = marker();
+    let dir = "/very/long/source/directory/of/a/c/project/that/repeats/itself";
+    let a = format!("cc -O2 -I{dir}/lib -I{dir}/include -c {dir}/src/alpha.c -o alpha.o");
+    let b = format!("cc -O2 -I{dir}/lib -I{dir}/include -c {dir}/src/bravo.c -o bravo.o");
+    let labelled = format!("[lib/charlie.o] sh -c 'exit 4' {dir}/src/charlie.c");
+    let out = run(orchestrator(
+        false,
+        &m,
+        &["-j", "2", &a, &b, &labelled, "[ -d / ] && true"],
+    ));
+    let ctx = format!("stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    // The rows of the two compile commands differ: each shows the end of its command.
+    let rows: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with('…')).collect();
+    assert_eq!(rows.len(), 2, "{ctx}");
+    assert!(
+        rows.iter().any(|r| r.contains("alpha.c -o alpha.o")),
+        "{ctx}"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains("bravo.c -o bravo.o")),
+        "{ctx}"
+    );
+    // A label names its action, and the failed action's full command is shown under it.
+    assert_eq!(row(&out.stdout, "lib/charlie.o")[1], "exit 4", "{ctx}");
+    assert!(
+        out.stdout
+            .contains(&format!("    action: sh -c 'exit 4' {dir}/src/charlie.c")),
+        "{ctx}"
+    );
+    // A shell test in brackets is no label.
+    assert_eq!(row(&out.stdout, "[ -d / ] && true")[1], "exit 0", "{ctx}");
+    assert!(
+        out.stderr.contains("FAILED: lib/charlie.o (exit 4, "),
+        "{ctx}"
+    );
+    assert_no_leftovers(&m);
+}
+
+#[test]
+fn actions_cut_short_by_sigint_are_cancelled_not_failed() {
+    let scratch = Scratch::new("sigint-count");
+    let flag = scratch.path().join("second-started");
+    let m = marker();
+    // -j 1: `exit 5` fails first, then the second action starts and is interrupted; the third
+    // never starts.
+    let second = format!("touch {}; sleep 1000", flag.display());
+    let cmd = orchestrator(false, &m, &["-j", "1", "exit 5", &second, "sleep 1001"]);
+    let out = run_with(cmd, |pid| {
+        wait_until("the second action starting", || flag.exists());
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+    });
+    let ctx = format!("stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{ctx}");
+    assert_eq!(row(&out.stdout, "exit 5")[1], "exit 5", "{ctx}");
+    assert_eq!(row(&out.stdout, "sleep 1001")[1], "cancelled", "{ctx}");
+    assert!(
+        out.stdout
+            .contains("3 actions: 0 succeeded, 1 failed, 2 cancelled in "),
+        "{ctx}"
+    );
+    assert_no_leftovers(&m);
+}
+
+#[test]
+fn on_a_narrow_terminal_a_failures_reason_is_never_cut() {
+    let m = marker();
+    let ws = nix::pty::Winsize {
+        ws_row: 24,
+        ws_col: 40,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&ws), None).expect("openpty");
+    let slave = std::fs::File::from(pty.slave);
+    let mut screen = Screen::new(std::fs::File::from(pty.master));
+    let long = format!("sh -c 'exit 7' {}", "/a/long/path".repeat(8));
+    let mut cmd = orchestrator(false, &m, &[&long]);
+    cmd.stderr(slave.try_clone().expect("dup the pty"));
+    cmd.stdout(Stdio::null());
+    let mut child = KillOnDrop(cmd.spawn().expect("spawn the orchestrator"));
+    drop(slave);
+    // The reason and the time come whole after the shortened name.
+    screen.expect("(exit 7, ");
+    let status = wait_deadline(&mut child.0, "the orchestrator");
+    assert_eq!(status.code(), Some(1));
+    let line = screen
+        .text
+        .split(['\r', '\n'])
+        .find(|l| l.contains("FAILED: "))
+        .unwrap_or_else(|| panic!("no FAILED line on the terminal: {:?}", screen.text))
+        .to_string();
+    assert!(
+        line.contains("FAILED: …"),
+        "the name was not shortened from the left: {line:?}"
+    );
+    assert!(line.contains("/a/long/path (exit 7, "), "{line:?}");
+    assert_no_leftovers(&m);
+}
