@@ -49,6 +49,12 @@ use crate::steps::Step;
 /// Builders never fail: every problem (a NUL in an argument, a bad hostname, a missing
 /// program) is reported by [`spawn`](Self::spawn).
 ///
+/// The standard streams take an [`nsbox::Stdio`](Stdio), or anything that converts into one:
+/// a `File`, an `OwnedFd`, another sandbox's [`ChildStdout`] (to pipe one into the next), a
+/// `tokio::process` or `std::process` child's pipe. A [`std::process::Stdio`] cannot be
+/// honoured (it does not say what it holds): write `.stdout(nsbox::Stdio::piped())` instead of
+/// `.stdout(std::process::Stdio::piped())`.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// use nsbox::{Namespaces, Sandbox, Stdio};

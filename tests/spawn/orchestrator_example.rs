@@ -286,6 +286,18 @@ fn usage_errors_exit_125() {
     assert!(out.stdout.contains("--jobs"));
 }
 
+/// Run the orchestrator and SIGINT it once `flag` exists (an action has started).
+fn interrupted_once(cmd: Command, flag: &std::path::Path) -> Output {
+    run_with(cmd, |pid| {
+        wait_until("the action that makes the flag starting", || flag.exists());
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+    })
+}
+
 #[test]
 fn sigint_kills_the_running_sandboxes() {
     let scratch = Scratch::new("sigint");
@@ -294,14 +306,7 @@ fn sigint_kills_the_running_sandboxes() {
     // None of them ends by itself within the deadline: only the SIGINT ends this run.
     let first = format!("touch {}; sleep 1000", flag.display());
     let cmd = orchestrator(false, &m, &["-j", "2", &first, "sleep 1001", "sleep 1002"]);
-    let out = run_with(cmd, |pid| {
-        wait_until("the first action starting", || flag.exists());
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGINT,
-        )
-        .unwrap();
-    });
+    let out = interrupted_once(cmd, &flag);
     let ctx = format!("stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
     assert_eq!(out.status.code(), Some(130), "{ctx}");
     assert_eq!(row(&out.stdout, "sleep 1002")[1], "cancelled", "{ctx}");
@@ -362,14 +367,7 @@ fn actions_cut_short_by_sigint_are_cancelled_not_failed() {
     // never starts.
     let second = format!("touch {}; sleep 1000", flag.display());
     let cmd = orchestrator(false, &m, &["-j", "1", "exit 5", &second, "sleep 1001"]);
-    let out = run_with(cmd, |pid| {
-        wait_until("the second action starting", || flag.exists());
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGINT,
-        )
-        .unwrap();
-    });
+    let out = interrupted_once(cmd, &flag);
     let ctx = format!("stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
     assert_eq!(out.status.code(), Some(130), "{ctx}");
     assert_eq!(row(&out.stdout, "exit 5")[1], "exit 5", "{ctx}");

@@ -53,6 +53,13 @@ async fn a_sandbox_feeds_another_through_its_stdin_pipe() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
 }
 
+/// What `cat` in a sandbox prints when its stdin is `input`.
+async fn cat_of(input: impl Into<Stdio>) -> Vec<u8> {
+    let mut sb = Sandbox::new("cat");
+    sb.namespaces(ns()).stdin(input);
+    sb.output().await.expect("cat").stdout
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tokio_process_child_pipes_into_a_sandbox() {
     let mut echo = tokio::process::Command::new("echo")
@@ -60,11 +67,10 @@ async fn a_tokio_process_child_pipes_into_a_sandbox() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn echo");
-    let mut sb = Sandbox::new("cat");
-    sb.namespaces(ns())
-        .stdin(echo.stdout.take().expect("stdout"));
-    let out = sb.output().await.expect("cat");
-    assert_eq!(out.stdout, b"from tokio\n");
+    assert_eq!(
+        cat_of(echo.stdout.take().expect("stdout")).await,
+        b"from tokio\n"
+    );
     assert!(echo.wait().await.expect("wait echo").success());
 }
 
@@ -75,11 +81,10 @@ async fn a_std_process_child_pipes_into_a_sandbox() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn echo");
-    let mut sb = Sandbox::new("cat");
-    sb.namespaces(ns())
-        .stdin(echo.stdout.take().expect("stdout"));
-    let out = sb.output().await.expect("cat");
-    assert_eq!(out.stdout, b"from std\n");
+    assert_eq!(
+        cat_of(echo.stdout.take().expect("stdout")).await,
+        b"from std\n"
+    );
     assert!(echo.wait().expect("wait echo").success());
 }
 
