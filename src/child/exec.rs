@@ -31,8 +31,18 @@ pub(crate) fn shuffle_fds(plan: &Plan) -> Result<(), StepError> {
 /// The command's side of the fork: becomes PROGRAM, or reports why not on `err_fd` (the
 /// exec pipe, close-on-exec) and exits 127.
 pub(crate) fn exec_command(plan: &Plan, err_fd: RawFd, init_pid: i32) -> ! {
+    // A session of its own, so that the command has no controlling terminal: it can neither
+    // open the orchestrator's /dev/tty (and push keystrokes into it with TIOCSTI) nor signal
+    // the terminal's foreground group. Or, when the caller keeps the session, a process group
+    // of its own.
     // SAFETY: plain syscalls on our own process.
-    unsafe { libc::setpgid(0, 0) };
+    unsafe {
+        if plan.spec.new_session {
+            libc::setsid();
+        } else {
+            libc::setpgid(0, 0);
+        }
+    }
     // The init is single-threaded, so this follows the init itself.
     crate::steps::process::die_with_parent_thread();
     // The init may have died before the prctl: then nobody would kill us later. (A parent

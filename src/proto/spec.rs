@@ -34,6 +34,9 @@ pub(crate) struct Spec {
     pub die_with_parent: bool,
     pub wait_all: bool,
     pub no_new_privs: bool,
+    /// The command starts a new session (setsid), without a controlling terminal; false:
+    /// only a new process group in the caller's session.
+    pub new_session: bool,
     pub timeout: Option<Duration>,
     pub grace: Duration,
 }

@@ -149,7 +149,13 @@ pub(crate) fn encode(s: &Spec) -> Vec<u8> {
     }
     w.ints(s.join_types.iter().map(|&t| t as i64));
     w.ints(s.targets.iter().map(|&t| t as i64));
-    for b in [s.wait_for_go, s.die_with_parent, s.wait_all, s.no_new_privs] {
+    for b in [
+        s.wait_for_go,
+        s.die_with_parent,
+        s.wait_all,
+        s.no_new_privs,
+        s.new_session,
+    ] {
         w.bool(b);
     }
     w.opt_millis(s.timeout);
@@ -185,6 +191,7 @@ pub(crate) fn decode(buf: &[u8]) -> Option<Spec> {
         die_with_parent: r.bool()?,
         wait_all: r.bool()?,
         no_new_privs: r.bool()?,
+        new_session: r.bool()?,
         timeout: r.opt_millis()?,
         grace: r.millis()?,
     };
@@ -253,6 +260,7 @@ mod tests {
             die_with_parent: true,
             wait_all: false,
             no_new_privs: true,
+            new_session: true,
             timeout: Some(Duration::from_millis(1500)),
             grace: Duration::from_secs(5),
         }

@@ -33,6 +33,7 @@ pub(crate) struct Config {
     pub die_with_parent: bool,
     pub wait_all: bool,
     pub no_new_privs: bool,
+    pub new_session: bool,
     pub hook: Option<Arc<dyn SetupHook>>,
     pub use_launcher: bool,
 }
@@ -56,6 +57,7 @@ impl Config {
             die_with_parent: true,
             wait_all: false,
             no_new_privs: false,
+            new_session: true,
             hook: None,
             use_launcher: true,
         }

@@ -228,6 +228,15 @@ impl Sandbox {
         self.cfg.wait_all = on;
         self
     }
+    /// Start the command in a new session (default true): it has no controlling terminal, so
+    /// it cannot open the orchestrator's terminal (`/dev/tty`), inject keystrokes into it with
+    /// TIOCSTI, or send ^C/^Z to its foreground group. `false` keeps the orchestrator's
+    /// session (the command still gets a process group of its own): only for a trusted
+    /// command that must use the terminal.
+    pub fn new_session(&mut self, on: bool) -> &mut Self {
+        self.cfg.new_session = on;
+        self
+    }
     /// Set `PR_SET_NO_NEW_PRIVS` for the command: execve never grants privileges (setuid bits
     /// and file capabilities are ignored).
     pub fn no_new_privs(&mut self, on: bool) -> &mut Self {

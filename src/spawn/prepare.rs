@@ -250,6 +250,7 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
         die_with_parent: sb.die_with_parent,
         wait_all: sb.wait_all,
         no_new_privs: sb.no_new_privs,
+        new_session: sb.new_session,
         timeout: sb.timeout,
         grace: sb.kill_after,
     };

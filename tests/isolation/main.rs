@@ -32,6 +32,7 @@ mod network;
 mod no_new_privs;
 mod proc_lock;
 mod processes;
+mod terminal;
 
 use std::collections::BTreeSet;
 use std::process::ExitStatus;
