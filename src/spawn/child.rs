@@ -204,8 +204,14 @@ impl Drop for Pending {
             return;
         }
         // Ask the init to kill everything, then let go of the control pipe; the init also
-        // takes EOF as "kill" when it watches the parent.
-        let _ = self.control(Control::Kill);
+        // takes EOF as "kill" when it watches the parent. If the init cannot be told (its
+        // pipe is full: it is stuck), kill it through its pidfd; with a pid namespace that
+        // kills everything inside too.
+        if self.control(Control::Kill).is_err()
+            && let Some(pidfd) = self.pidfd()
+        {
+            let _ = rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL);
+        }
         self.control = None;
         if let Some(pidfd) = self.pidfd.take() {
             reap_in_background(pidfd, None);

@@ -8,3 +8,4 @@ mod support;
 mod init_killed;
 mod signals_during_spawn;
 mod stop_cont;
+mod stuck_init_dropped;
