@@ -70,13 +70,47 @@ impl Join {
     }
 
     /// An fd for the join: the namespace file opened, or the fd given.
+    ///
+    /// A path is opened non-blocking (a FIFO given by mistake must not block the caller, a
+    /// tokio worker in spawn mode) and must be a namespace file, of the expected kind when one
+    /// is given (ioctl NS_GET_NSTYPE): anything else is refused here, before any process is
+    /// made, as EINVAL with a hint.
     pub(crate) fn open(&self) -> io::Result<Arc<OwnedFd>> {
-        match &self.source {
-            JoinSource::Path(p) => std::fs::File::open(p)
-                .map(|f| Arc::new(OwnedFd::from(f)))
-                .map_err(|e| self.error(errno_of(&e).unwrap_or(libc::EIO))),
-            JoinSource::Fd(fd) | JoinSource::Pidfd(fd, _) => Ok(fd.clone()),
+        use std::os::unix::fs::OpenOptionsExt;
+        let p = match &self.source {
+            JoinSource::Path(p) => p,
+            JoinSource::Fd(fd) | JoinSource::Pidfd(fd, _) => return Ok(fd.clone()),
+        };
+        let fd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+            .open(p)
+            .map(OwnedFd::from)
+            .map_err(|e| self.error(errno_of(&e).unwrap_or(libc::EIO)))?;
+        match crate::sys::ns_get_nstype(fd.as_fd()) {
+            Ok(t) if self.kind.is_none_or(|k| k.clone_flag() == t) => Ok(Arc::new(fd)),
+            Ok(t) => {
+                let found = Namespace::ALL
+                    .into_iter()
+                    .find(|k| k.clone_flag() == t)
+                    .map_or_else(|| format!("{t:#x}"), |k| k.to_string());
+                Err(self.refused(format!("it is a {found} namespace")))
+            }
+            Err(_) => Err(self.refused("it is not a namespace file".to_string())),
         }
+    }
+
+    /// The error for a path that is no namespace (of the expected kind).
+    fn refused(&self, why: String) -> io::Error {
+        let mut e = Error::os(Step::Join, libc::EINVAL)
+            .with_namespace(self.kind)
+            .with_hint(format!(
+                "{why}: give a namespace file such as /proc/PID/ns/net or /run/netns/NAME"
+            ));
+        if let Some(p) = self.path() {
+            e = e.with_path(p);
+        }
+        e.into()
     }
 }
 

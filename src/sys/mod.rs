@@ -483,6 +483,17 @@ pub(crate) fn monotonic_ms() -> u64 {
         .saturating_add(ts.tv_nsec.max(0) as u64 / 1_000_000)
 }
 
+/// The `CLONE_NEW*` kind of the namespace behind `fd` ([ioctl_ns(2)] `NS_GET_NSTYPE`), or the
+/// errno (ENOTTY: not a namespace file).
+///
+/// [ioctl_ns(2)]: https://man7.org/linux/man-pages/man2/ioctl_ns.2.html
+pub(crate) fn ns_get_nstype(fd: BorrowedFd<'_>) -> Result<u32, i32> {
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703; // _IO(0xb7, 0x3)
+    // SAFETY: NS_GET_NSTYPE takes no argument and only returns an int.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
+    if r < 0 { Err(errno()) } else { Ok(r as u32) }
+}
+
 /// [getcwd(2)] into `buf` (rustix's getcwd allocates): the path, or `None` when it does not
 /// fit or the directory is unreachable. Async-signal-safe.
 ///

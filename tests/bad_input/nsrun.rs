@@ -167,3 +167,22 @@ fn a_namespace_the_caller_may_not_create_exits_125_with_eperm_and_a_hint() {
         &["unshare net namespace", "EPERM", "hint:", "--user"],
     );
 }
+
+#[test]
+fn join_of_a_fifo_exits_125_at_once_naming_it() {
+    let _serial = serial_blocking();
+    let scratch = Scratch::new("nsrun-join-fifo");
+    let fifo = scratch.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+    let join = format!("net:{}", fifo.display());
+    let out = expect_failure(
+        &["--join", &join, "--", "true"],
+        125,
+        &[
+            "join net namespace",
+            &fifo.display().to_string(),
+            "not a namespace file",
+        ],
+    );
+    assert!(out.stderr.contains("hint:"), "{out:?}");
+}

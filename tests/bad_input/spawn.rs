@@ -165,6 +165,37 @@ async fn joining_a_file_that_is_not_a_namespace_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn joining_a_fifo_or_a_namespace_of_another_kind_is_refused_without_blocking() {
+    let _serial = serial().await;
+    let scratch = Scratch::new("join-fifo");
+    let fifo = scratch.path().join("not-a-namespace");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let fifo_text = fifo.display().to_string();
+    for kind in [None, Some(Namespace::Net)] {
+        let mut sb = Sandbox::new("true");
+        sb.namespaces(Namespaces::new().join_path(kind, &fifo));
+        // Opening a FIFO for reading blocks until a writer comes; the deadline catches a hang.
+        let e = bad(
+            "join a FIFO",
+            sb,
+            Some(io::ErrorKind::InvalidInput),
+            &[&fifo_text, "not a namespace file"],
+        )
+        .await;
+        assert_eq!(errno(&e), Some(libc::EINVAL));
+    }
+    let mut sb = Sandbox::new("true");
+    sb.namespaces(Namespaces::new().join_path(Some(Namespace::Net), "/proc/self/ns/uts"));
+    bad(
+        "join a UTS namespace as a network one",
+        sb,
+        Some(io::ErrorKind::InvalidInput),
+        &["/proc/self/ns/uts", "it is a uts namespace"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_namespace_the_caller_may_not_create_fails_with_eperm_and_a_hint() {
     let _serial = serial().await;
     let name = test_name(
