@@ -809,7 +809,7 @@ fn idle_init_memory(rt: &tokio::runtime::Runtime, launcher: bool) -> io::Result<
         sb.arg("100").namespaces(Flags::Five.namespaces());
         set_launcher(&mut sb, launcher);
         let mut child = sb.spawn().await?;
-        let path = format!("/proc/{}/smaps_rollup", child.id());
+        let path = format!("/proc/{}/smaps_rollup", child.id().unwrap_or(0));
         let pss = proc_kib(&path, "Pss:");
         let private = proc_kib(&path, "Private_Clean:")
             .and_then(|c| Ok(c + proc_kib(&path, "Private_Dirty:")?));

@@ -326,9 +326,14 @@ impl Child {
         }
     }
 
-    /// The host pid of the sandbox's init (pid 1 inside).
-    pub fn id(&self) -> u32 {
-        self.inner.pid as u32
+    /// The host pid of the sandbox's init (pid 1 inside), while it has not been reaped; `None`
+    /// afterwards, as [`tokio::process::Child::id`] does, since the pid may belong to another
+    /// process by then.
+    pub fn id(&self) -> Option<u32> {
+        match self.inner.reaped() {
+            Some(_) => None,
+            None => Some(self.inner.pid as u32),
+        }
     }
 
     /// A pidfd of the sandbox's init; `None` once it has been reaped.

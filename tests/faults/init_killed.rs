@@ -39,7 +39,11 @@ async fn sigkill_of_the_init_kills_the_command_and_wait_says_the_init_died() {
     for (shape, ns) in both_shapes() {
         let m = marker();
         let mut child = running_sleep(ns, &m, shape).await;
-        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill the init");
+        kill(
+            Pid::from_raw(child.id().expect("the init runs") as i32),
+            Signal::SIGKILL,
+        )
+        .expect("kill the init");
         let r = deadline(shape, child.wait()).await;
         assert_init_died(shape, r);
         assert_no_marker_left(&m, shape).await;
@@ -64,7 +68,11 @@ async fn try_wait_alone_reports_the_dead_init_as_an_error() {
     for (shape, ns) in both_shapes() {
         let m = marker();
         let mut child = running_sleep(ns, &m, shape).await;
-        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill the init");
+        kill(
+            Pid::from_raw(child.id().expect("the init runs") as i32),
+            Signal::SIGKILL,
+        )
+        .expect("kill the init");
         // Poll without ever calling wait(): Ok(None) while the init is dying, then the error.
         let r = deadline(shape, async {
             loop {
@@ -94,7 +102,11 @@ async fn with_a_pid_namespace_the_whole_tree_dies_with_the_init_and_stdout_ends(
     .namespaces(all());
     let (mut child, mut out) = spawn_until_ready(&mut sb, shape).await;
     wait_for_markers(&m, 3, "the three sleeps running").await;
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill the init");
+    kill(
+        Pid::from_raw(child.id().expect("the init runs") as i32),
+        Signal::SIGKILL,
+    )
+    .expect("kill the init");
     // Every writer of the pipe is dead: EOF, not a hang.
     assert_eq!(read_to_end(&mut out, shape).await, "");
     let r = deadline(shape, child.wait()).await;

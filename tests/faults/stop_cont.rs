@@ -107,7 +107,7 @@ async fn a_stopped_init_delivers_the_status_once_continued() {
     for (shape, ns) in both_shapes() {
         let m = marker();
         let (mut child, pid) = start(ns, &m).await;
-        let init = Pid::from_raw(child.id() as i32);
+        let init = Pid::from_raw(child.id().expect("the init runs") as i32);
         // SIGSTOP from the parent pid namespace reaches even a pid-1 init.
         kill(init, Signal::SIGSTOP).expect("stop the init");
         wait_state(init.as_raw(), &['T'], shape).await;

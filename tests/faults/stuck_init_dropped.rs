@@ -14,7 +14,7 @@ async fn dropping_a_sandbox_whose_init_is_stopped_and_deaf_kills_and_reaps_it() 
         let mut sb = Sandbox::new("sleep");
         sb.args(["1000", &m]).namespaces(&ns);
         let child = deadline(what, sb.spawn()).await.expect("spawn");
-        let init = child.id() as i32;
+        let init = child.id().expect("the init runs") as i32;
         let _guard = KillIfLeft(init);
         kill(Pid::from_raw(init), Signal::SIGSTOP).expect("stop the init");
         poll_for("the init stopped", || match state(init) {

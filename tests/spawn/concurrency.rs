@@ -25,7 +25,7 @@ async fn two_hundred_concurrent_sandboxes_each_get_their_own_status() {
                 .spawn()
                 .await
                 .unwrap_or_else(|e| panic!("spawn {i}: {e}"));
-            let pid = child.id();
+            let pid = child.id().expect("the init runs");
             let st = child
                 .wait()
                 .await

@@ -140,7 +140,7 @@ fn a_child_dropped_just_before_its_runtime_shuts_down_is_still_reaped() {
                     .namespaces(ns.clone())
                     .kill_on_drop(kill_on_drop);
                 let child = sb.spawn().await.expect("spawn");
-                let pid = child.id();
+                let pid = child.id().expect("the init runs");
                 drop(child);
                 pid
             });

@@ -151,7 +151,7 @@ async fn the_init_holds_none_of_the_orchestrators_fds() {
         let mut sb = Sandbox::new("sleep");
         sb.args(["1000", &m]).namespaces(ns);
         let mut child = sb.spawn().await.expect("spawn");
-        let held = fds(Some(child.id() as i32));
+        let held = fds(Some(child.id().expect("the init runs") as i32));
         if let (0, Err(e)) = (i, &held) {
             deadline(shape, child.kill()).await.expect("kill");
             skip(

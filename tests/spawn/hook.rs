@@ -94,7 +94,7 @@ async fn a_hook_that_succeeds_runs_before_the_command_with_the_inits_pid() {
             inner: None,
         }));
     let child = deadline("spawn", sb.spawn()).await.expect("spawn");
-    assert_eq!(pid.load(Ordering::SeqCst), child.id());
+    assert_eq!(Some(pid.load(Ordering::SeqCst)), child.id());
     let out = deadline("wait", child.wait_with_output())
         .await
         .expect("wait");

@@ -39,7 +39,7 @@ async fn one(ns: Namespaces, shape: &str, name: &str, num: i32, code: i32, via: 
     match via {
         Via::Api => child.signal(num).expect("Child::signal"),
         Via::InitPid => nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::unistd::Pid::from_raw(child.id().expect("the init runs") as i32),
             nix::sys::signal::Signal::try_from(num).unwrap(),
         )
         .expect("kill the init"),

@@ -136,3 +136,19 @@ async fn status_and_output_conveniences_agree_with_wait() {
     assert_eq!(text, "status-test\n");
     assert!(deadline("wait", child.wait()).await.unwrap().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_init_pid_is_given_while_it_runs_and_none_once_it_is_reaped() {
+    for (shape, ns) in both_shapes() {
+        let mut sb = Sandbox::new("true");
+        sb.namespaces(&ns);
+        let mut child = sb.spawn().await.expect("spawn");
+        let pid = child.id().expect("a running sandbox has an init pid");
+        assert!(pid > 1, "{shape}: {pid}");
+        assert!(child.pidfd().is_some(), "{shape}");
+        deadline(shape, child.wait()).await.expect("wait");
+        // Reaped: the pid may belong to another process by now (tokio's Child does the same).
+        assert_eq!(child.id(), None, "{shape}");
+        assert!(child.pidfd().is_none(), "{shape}");
+    }
+}

@@ -156,7 +156,7 @@ fn a_sandbox_has_a_span_with_its_pid_and_events_from_creation_to_its_end() {
                 .use_launcher(false)
                 .setup_hook(Arc::new(Nothing));
             let mut child = sb.spawn().await.expect("spawn");
-            let pid = child.id();
+            let pid = child.id().expect("the init runs");
             (pid, child.wait().await.expect("wait"))
         })
     });

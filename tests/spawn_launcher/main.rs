@@ -80,7 +80,7 @@ async fn the_init_is_the_orchestrators_own_child() -> Result<(), String> {
     let mut sb = Sandbox::new("sleep");
     sb.arg("100").namespaces(all());
     let mut child = sb.spawn().await.map_err(|e| e.to_string())?;
-    let ppid = stat(child.id() as i32)
+    let ppid = stat(child.id().expect("the init runs") as i32)
         .ok_or("no /proc entry for the init")?
         .ppid as u32;
     let ours = std::process::id();
