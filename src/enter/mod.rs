@@ -232,6 +232,12 @@ fn fork_pid1(mount_proc: bool, lock_mounts: bool) -> io::Result<()> {
                     steps::mounts::lock_mounts()?;
                 }
             }
+            // pid 1 holds the status pipe to the waiter and runs the user's program's
+            // runtime: nothing inside may ptrace it, read its memory or environment, or open
+            // its fds through /proc/1 (a forged stop report would stop the waiter forever).
+            // Its memory belongs to the user namespace it was exec'd in, the caller's, where
+            // the sandboxed command has no capability.
+            steps::process::not_dumpable();
             crate::exit::set_pid1_status_fd(status_w.into_raw_fd());
             Ok(())
         }

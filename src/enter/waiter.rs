@@ -77,7 +77,12 @@ fn drain(status_r: &OwnedFd, inside: &mut Inside, tty: Option<&Foreground>) {
         match rustix::io::read(status_r, &mut buf) {
             Ok(4) => {
                 let raw = i32::from_ne_bytes(buf);
-                if crate::status::from_raw(raw).stopped_signal().is_some() {
+                let stopped = crate::status::from_raw(raw).stopped_signal();
+                if stopped.is_some_and(|s| !is_stop_signal(s)) {
+                    // Not something pid 1 sends: ignore it.
+                    continue;
+                }
+                if stopped.is_some() {
                     if let Some(t) = tty {
                         t.reclaim();
                     }
@@ -131,4 +136,12 @@ fn reap_child(child: Pid) -> Option<i32> {
         Ok(_) | Err(Errno::EINTR) => None,
         Err(_) => Some(crate::status::raw_exited(125)),
     }
+}
+
+/// The signals that stop a job (the only stop reports pid 1 sends).
+fn is_stop_signal(sig: i32) -> bool {
+    matches!(
+        sig,
+        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+    )
 }

@@ -13,6 +13,7 @@ mod support;
 mod exit_status;
 mod isolation;
 mod job_control;
+mod pid1_access;
 mod reaping;
 mod signals;
 mod tty;

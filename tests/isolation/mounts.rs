@@ -13,6 +13,13 @@ fn host_mount_points() -> BTreeSet<String> {
     mount_points().into_iter().collect()
 }
 
+/// The tests of this file compare the host's mount table before and after, and one of them
+/// mounts on the host: they run one at a time.
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 /// The shapes to try: with a user namespace (the host's mounts are locked inside) and, as
 /// root, also without one, where the host's mounts are not locked inside and only
 /// propagation (/ made rslave) keeps the host intact.
@@ -26,6 +33,7 @@ fn shapes() -> Vec<(&'static str, Namespaces)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_mount_made_inside_is_not_visible_on_the_host() {
+    let _one = one_at_a_time().await;
     let scratch = Scratch::new("mounts");
     let inside = scratch.path().join("inside");
     std::fs::create_dir(&inside).unwrap();
@@ -70,6 +78,7 @@ async fn a_host_mount_unmounted_from_inside_stays_on_the_host() {
         );
         return;
     }
+    let _one = one_at_a_time().await;
     let scratch = Scratch::new("host-mount");
     let host = scratch.path().join("host");
     std::fs::create_dir(&host).unwrap();
