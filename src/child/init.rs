@@ -60,6 +60,21 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
     // namespace the memory came from, the host's). The command becomes dumpable again at exec.
     // Done after the setup hook, which may need /proc/PID of the init.
     steps::process::not_dumpable();
+    // Without a pid namespace the init finds what is left to kill in its list of children.
+    // Open it now, while nothing untrusted runs: the command could later take the init's fd
+    // limit away (prlimit on its parent) or mount over /proc, and blind it.
+    let children = if plan.spec.pidns() {
+        None
+    } else {
+        match rustix::fs::open(
+            c"/proc/thread-self/children",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(fd) => Some(fd),
+            Err(e) => fail(report, StepError::new(Step::Children, e.raw_os_error())),
+        }
+    };
     let init_pid = rustix::process::getpid().as_raw_nonzero().get();
     // The timeout counts from here, before the command's exec (as "from the spawn" says).
     let start = sys::monotonic_ms();
@@ -78,7 +93,7 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
     }
     drop(exec_r);
     report.send(Report::Execed);
-    super::supervise::supervise(plan, report, control, sfd, cmd, start)
+    super::supervise::supervise(plan, report, control, sfd, cmd, start, children)
 }
 
 fn fail(report: ReportSender, e: StepError) -> ! {

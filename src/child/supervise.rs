@@ -3,7 +3,7 @@
 //!
 //! The rule of [`crate::child`] applies to every line.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::sys::signalfd::SignalFd;
 
@@ -40,7 +40,9 @@ pub(super) fn supervise(
     sfd: SignalFd,
     cmd: i32,
     start: u64,
+    children: Option<OwnedFd>,
 ) -> ! {
+    let children = children.as_ref().map(AsFd::as_fd);
     let mut st = State {
         status: None,
         reported: false,
@@ -60,14 +62,14 @@ pub(super) fn supervise(
             });
             st.reported = true;
             if !plan.spec.wait_all || st.killing {
-                kill_all(plan, cmd, false);
-                finish_killing(plan);
+                kill_all(plan, children, cmd, false);
+                finish_killing(plan, children);
             }
         }
         if st.reported && st.killing {
             // Killed (timeout, `Kill`, parent gone) after the command's status went out, in
             // wait-all mode: what is left must die too, grandchildren included.
-            finish_killing(plan);
+            finish_killing(plan, children);
         }
         if st.reported && no_children {
             sys::exit_immediately(0);
@@ -84,7 +86,7 @@ pub(super) fn supervise(
         if st.kill_at.is_some_and(|d| now >= d) {
             st.kill_at = None;
             st.killing = true;
-            kill_all(plan, cmd, st.status.is_none());
+            kill_all(plan, children, cmd, st.status.is_none());
         }
         let next = match (st.term_at, st.kill_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -96,7 +98,7 @@ pub(super) fn supervise(
             drain_signals(&sfd, cmd, st.status.is_none());
         }
         if ctl {
-            on_control(plan, control, cmd, &mut st);
+            on_control(plan, children, control, cmd, &mut st);
         }
     }
 }
@@ -122,7 +124,13 @@ fn wait(sfd: i32, control: ControlReceiver, watch: bool, timeout: libc::c_int) -
     (fds[0].revents != 0, fds[1].revents != 0)
 }
 
-fn on_control(plan: &Plan, control: ControlReceiver, cmd: i32, st: &mut State) {
+fn on_control(
+    plan: &Plan,
+    children: Option<BorrowedFd<'_>>,
+    control: ControlReceiver,
+    cmd: i32,
+    st: &mut State,
+) {
     match control.recv() {
         Received::Msg(Control::Signal(sig)) => {
             if st.status.is_none() {
@@ -131,7 +139,7 @@ fn on_control(plan: &Plan, control: ControlReceiver, cmd: i32, st: &mut State) {
         }
         Received::Msg(Control::Kill) => {
             st.killing = true;
-            kill_all(plan, cmd, st.status.is_none());
+            kill_all(plan, children, cmd, st.status.is_none());
         }
         Received::Msg(Control::Go) | Received::Nothing | Received::Garbage => {}
         Received::Eof => {
@@ -139,7 +147,7 @@ fn on_control(plan: &Plan, control: ControlReceiver, cmd: i32, st: &mut State) {
             st.watching_control = false;
             if plan.spec.die_with_parent {
                 st.killing = true;
-                kill_all(plan, cmd, st.status.is_none());
+                kill_all(plan, children, cmd, st.status.is_none());
             }
         }
     }
@@ -171,7 +179,7 @@ fn reap(cmd: i32, status: &mut Option<i32>) -> bool {
 /// Kill everything in the sandbox but the init: as pid 1, kill(-1) reaches every other
 /// process of the namespace; without a pid namespace, kill our children (orphans come to us
 /// as subreaper).
-fn kill_all(plan: &Plan, cmd: i32, cmd_alive: bool) {
+fn kill_all(plan: &Plan, children: Option<BorrowedFd<'_>>, cmd: i32, cmd_alive: bool) {
     if plan.spec.pidns() {
         kill(-1, libc::SIGKILL);
         return;
@@ -179,25 +187,24 @@ fn kill_all(plan: &Plan, cmd: i32, cmd_alive: bool) {
     if cmd_alive {
         kill(cmd, libc::SIGKILL);
     }
-    kill_children();
+    kill_children(children);
 }
 
-/// SIGKILL every child listed in /proc/thread-self/children.
-fn kill_children() {
-    let Ok(fd) = rustix::fs::open(
-        c"/proc/thread-self/children",
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    ) else {
+/// SIGKILL every child listed in the init's /proc/thread-self/children, opened before the
+/// command ran and read from its start each time (pread).
+fn kill_children(children: Option<BorrowedFd<'_>>) {
+    let Some(fd) = children else {
         return;
     };
     let mut buf = [0u8; 4096];
     let mut cur: i32 = 0;
     let mut in_num = false;
-    while let Ok(n) = rustix::io::read(&fd, &mut buf) {
+    let mut offset = 0u64;
+    while let Ok(n) = rustix::io::pread(fd, &mut buf, offset) {
         if n == 0 {
             break;
         }
+        offset += n as u64;
         for &c in buf.iter().take(n) {
             if c.is_ascii_digit() {
                 cur = cur.saturating_mul(10).saturating_add((c - b'0') as i32);
@@ -217,12 +224,12 @@ fn kill_children() {
 /// Kill everything left and exit. With a pid namespace the kernel does it when pid 1 exits
 /// (after kill(-1) from `kill_all`); without one, kill the children, whose orphans then come
 /// to us as subreaper, and wait, until none is left.
-fn finish_killing(plan: &Plan) -> ! {
+fn finish_killing(plan: &Plan, children: Option<BorrowedFd<'_>>) -> ! {
     if plan.spec.pidns() {
         sys::exit_immediately(0);
     }
     loop {
-        kill_children();
+        kill_children(children);
         if let Err(e) = sys::waitpid_any(false)
             && e != libc::EINTR
         {

@@ -77,6 +77,8 @@ steps! {
     Loopback,
     /// Becoming a child subreaper (no pid namespace).
     Subreaper,
+    /// Opening the init's list of children (no pid namespace), before the command runs.
+    Children,
     /// Setting `PR_SET_NO_NEW_PRIVS` for the command.
     NoNewPrivs,
     /// Creating the init's signalfd.
@@ -144,6 +146,7 @@ impl Step {
             Setdomainname => "setdomainname",
             Loopback => "bring loopback up (SIOCSIFFLAGS lo)",
             Subreaper => "prctl PR_SET_CHILD_SUBREAPER",
+            Children => "open",
             NoNewPrivs => "prctl PR_SET_NO_NEW_PRIVS",
             Signalfd => "signalfd",
             Pipe => "pipe",
@@ -169,6 +172,7 @@ impl Step {
             Step::UidMap => "/proc/self/uid_map",
             Step::GidMap => "/proc/self/gid_map",
             Step::MountProc => "/proc",
+            Step::Children => "/proc/thread-self/children",
             _ => return None,
         })
     }
