@@ -24,33 +24,12 @@ async fn an_init_whose_fd_limit_or_proc_the_command_took_still_kills_what_is_lef
         let mut sb = Sandbox::new("sh");
         sb.args(["-c", &script]).namespaces(without_pidns());
         let mut child = deadline(what, sb.spawn()).await.expect("spawn");
-        let _guard = Cleanup(child.id().expect("the init runs") as i32, m.clone());
+        let _guard = KillOnFailure {
+            init: child.id().expect("the init runs") as i32,
+            marker: m.clone(),
+        };
         let st = deadline(what, child.wait()).await.expect("wait");
         assert_eq!(st.code(), Some(0), "{what}: the attack itself failed");
-        poll_for(&format!("{what}: the daemon killed"), || {
-            let left = pids_with_marker(&m);
-            if left.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{left:?}"))
-            }
-        })
-        .await;
-    }
-}
-
-/// On a failing run, SIGKILL (by pid) the init and whatever carries the marker, so that
-/// nothing is left behind.
-struct Cleanup(i32, String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        kill_all(&pids_with_marker(&self.1));
-        if !reaped(self.0) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.0),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        assert_no_marker_left(&m, &format!("{what}: the daemon killed")).await;
     }
 }

@@ -15,7 +15,10 @@ async fn dropping_a_sandbox_whose_init_is_stopped_and_deaf_kills_and_reaps_it() 
         sb.args(["1000", &m]).namespaces(&ns);
         let child = deadline(what, sb.spawn()).await.expect("spawn");
         let init = child.id().expect("the init runs") as i32;
-        let _guard = KillIfLeft(init);
+        let _guard = KillOnFailure {
+            init,
+            marker: m.clone(),
+        };
         kill(Pid::from_raw(init), Signal::SIGSTOP).expect("stop the init");
         poll_for("the init stopped", || match state(init) {
             Some('T') => Ok(()),
@@ -30,26 +33,6 @@ async fn dropping_a_sandbox_whose_init_is_stopped_and_deaf_kills_and_reaps_it() 
         }
         drop(child);
         until_reaped(init, &format!("{what}: the stuck init after the drop")).await;
-        poll_for("no process with the marker", || {
-            let left = pids_with_marker(&m);
-            if left.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{left:?}"))
-            }
-        })
-        .await;
-    }
-}
-
-/// SIGKILL the init (by pid) if the test fails before it was reaped, so a failing run leaves
-/// no stopped process behind.
-struct KillIfLeft(i32);
-
-impl Drop for KillIfLeft {
-    fn drop(&mut self) {
-        if !reaped(self.0) {
-            let _ = kill(Pid::from_raw(self.0), Signal::SIGKILL);
-        }
+        assert_no_marker_left(&m, what).await;
     }
 }

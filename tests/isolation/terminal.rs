@@ -79,13 +79,6 @@ fn a_sandboxed_command_cannot_open_the_orchestrators_terminal() {
             Ok(())
         });
     }
-    let out = run(cmd);
+    passed_alone(&name, cmd);
     drop(pty);
-    assert!(
-        out.status.success() && out.stdout.contains("test result: ok. 1 passed"),
-        "{:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        out.stdout,
-        out.stderr
-    );
 }

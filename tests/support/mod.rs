@@ -190,7 +190,13 @@ pub async fn ran_alone(module: &str, f: &str) -> bool {
 /// Run test `name` alone in a child process ([`reexec`] without a wrapper) and fail unless it
 /// passed; its output is shown on failure.
 pub fn run_alone(name: &str) -> Output {
-    let out = run(reexec(name, &[]));
+    passed_alone(name, reexec(name, &[]))
+}
+
+/// Run `cmd` (test `name` re-executed by [`reexec`], set up further by the caller) and fail
+/// unless that one test passed; its output is shown on failure, its skip passed on.
+pub fn passed_alone(name: &str, cmd: std::process::Command) -> Output {
+    let out = run(cmd);
     assert!(
         out.status.success() && out.stdout.contains("test result: ok. 1 passed"),
         "{name}, run alone: {:?}\nstdout:\n{}\nstderr:\n{}",

@@ -234,3 +234,22 @@ pub async fn spawn_until_ready(sb: &mut Sandbox, what: &str) -> (Child, ChildStd
     read_until(&mut out, "ready\n", what).await;
     (child, out)
 }
+
+/// On a failing run, SIGKILL (by pid) a sandbox's init and whatever carries `marker`, so that
+/// the failure leaves nothing behind (a test of a stuck or blinded init).
+pub struct KillOnFailure {
+    pub init: i32,
+    pub marker: String,
+}
+
+impl Drop for KillOnFailure {
+    fn drop(&mut self) {
+        super::kill_all(&pids_with_marker(&self.marker));
+        if !super::reaped(self.init) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.init),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
