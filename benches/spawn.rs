@@ -293,7 +293,7 @@ unsafe fn floor_child(p: &FloorPlan) -> ! {
     if p.mount_proc && steps::mounts::mount_proc().is_err() {
         exit(13);
     }
-    if p.lock && steps::mounts::lock_mounts().is_err() {
+    if p.lock && steps::mounts::lock_mounts(steps::mounts::open_last_pid().as_ref()).is_err() {
         exit(17);
     }
     if p.net && steps::net::loopback_up().is_err() {

@@ -57,12 +57,14 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod caps;
 mod child;
 mod enter;
 mod error;
 mod exit;
 mod ns;
 mod proto;
+mod seccomp;
 mod signals;
 mod spawn;
 mod status;
@@ -70,6 +72,7 @@ mod status;
 pub mod steps;
 mod sys;
 
+pub use caps::{Capabilities, Capability};
 pub use enter::supervisor::Supervisor;
 pub use enter::{Entered, enter};
 pub use error::Error;
@@ -78,6 +81,7 @@ pub use ns::{
     Namespace, NamespaceSet, Namespaces, Propagation, UTS_NAME_MAX, setns_fd, setns_path,
     setns_pidfd, thread_count, unshare,
 };
+pub use seccomp::SeccompProgram;
 pub use signals::{FORWARDED, is_forwarded};
 pub use spawn::launcher;
 pub use spawn::{

@@ -68,6 +68,19 @@ pub(crate) fn exec_command(plan: &Plan, err_fd: RawFd, init_pid: i32) -> ! {
     {
         report(e);
     }
+    // The filters first, while the command may still hold CAP_SYS_ADMIN (installing needs
+    // it or no_new_privs), then the capabilities: the caller's own filter sees the prctl and
+    // capset calls of the drop.
+    for f in &plan.filters {
+        if let Err(e) = crate::steps::restrict::install_filter(f) {
+            report(e);
+        }
+    }
+    if let Some(keep) = plan.spec.restrict.keep_caps
+        && let Err(e) = crate::steps::restrict::drop_capabilities(keep)
+    {
+        report(e);
+    }
     let mut best = libc::ENOENT;
     for path in &plan.spec.exec_paths {
         // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings the plan

@@ -26,6 +26,7 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
     for sig in 1..65 {
         sys::set_default_action(sig);
     }
+    hide_creator(plan);
     if let Err(e) = super::exec::shuffle_fds(plan) {
         // The report fd may not be in place; try the original number too.
         if let Some(&orig) = plan.own_fds.first() {
@@ -96,6 +97,22 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
     super::supervise::supervise(plan, report, control, sfd, cmd, start, children)
 }
 
+/// The init is a copy of its creator (the orchestrator, or the launcher, a fork of it): its
+/// /proc/PID/cmdline and comm would show the orchestrator's argv and thread name to the
+/// sandbox (cmdline is readable by anyone). Overwrite this copy's argv and environment areas
+/// and rename it.
+fn hide_creator(plan: &Plan) {
+    let [arg_start, arg_end, env_start, env_end] = plan.memory_areas;
+    // SAFETY: the areas are the creator's argv and environment strings, read from its
+    // /proc/self/stat before the clone; this process is a copy of it (no CLONE_VM), the areas
+    // are in its stack mapping (writable) and nothing here reads them.
+    unsafe {
+        sys::overwrite_area(arg_start, arg_end, b"nsbox-init\0");
+        sys::overwrite_area(env_start, env_end, b"");
+    }
+    let _ = rustix::thread::set_name(c"nsbox-init");
+}
+
 fn fail(report: ReportSender, e: StepError) -> ! {
     report.send(Report::Failed(e));
     sys::exit_immediately(126)
@@ -128,9 +145,16 @@ fn set_up(plan: &Plan) -> Result<(), StepError> {
         steps::mounts::root_propagation(p)?;
         if spec.mount_proc {
             steps::mounts::mount_proc()?;
-            if spec.lock_mounts {
-                steps::mounts::lock_mounts()?;
-            }
+        }
+        // Opened before /proc/sys turns read-only.
+        let last_pid = (spec.mount_proc && spec.lock_mounts)
+            .then(steps::mounts::open_last_pid)
+            .flatten();
+        if spec.restrict.protect_kernel {
+            steps::mounts::protect_kernel()?;
+        }
+        if spec.mount_proc && spec.lock_mounts {
+            steps::mounts::lock_mounts(last_pid.as_ref())?;
         }
     }
     if let Some(h) = &spec.hostname {

@@ -149,8 +149,15 @@ pub fn enter(ns: impl Into<Namespaces>) -> io::Result<Entered> {
     if out.unshare(ns, Namespace::User)? {
         steps::ids::map_ids(&uid_map, &gid_map)?;
     }
+    // The kernel's files are protected after the fresh /proc, when pid 1 mounts one.
+    let mut protect = false;
     if out.unshare(ns, Namespace::Mount)? {
         steps::mounts::root_propagation(ns.propagation)?;
+        protect = ns.protect_kernel;
+        if protect && !(ns.mount_proc && ns.kinds.contains(Namespace::Pid)) {
+            steps::mounts::protect_kernel()?;
+            protect = false;
+        }
     }
     if out.unshare(ns, Namespace::Uts)? {
         if let Some(h) = &ns.hostname {
@@ -168,15 +175,18 @@ pub fn enter(ns: impl Into<Namespaces>) -> io::Result<Entered> {
     if out.unshare(ns, Namespace::Pid)? {
         out.pid1 = true;
         let mount_proc = ns.mount_proc && out.created.contains(Namespace::Mount);
-        fork_pid1(mount_proc, ns.lock_mounts)?;
+        fork_pid1(mount_proc, ns.lock_mounts, protect)?;
         out.proc_mounted = mount_proc;
+    } else if protect {
+        // The pid namespace was skipped (best effort): no fresh /proc will come.
+        steps::mounts::protect_kernel()?;
     }
     Ok(out)
 }
 
 /// Fork into the new pid namespace. Returns only in the child (pid 1); the parent becomes the
 /// waiter and exits as the child did.
-fn fork_pid1(mount_proc: bool, lock_mounts: bool) -> io::Result<()> {
+fn fork_pid1(mount_proc: bool, lock_mounts: bool, protect: bool) -> io::Result<()> {
     let pipe = |what: &'static str| {
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| {
             io::Error::from(
@@ -227,9 +237,13 @@ fn fork_pid1(mount_proc: bool, lock_mounts: bool) -> io::Result<()> {
             );
             if mount_proc {
                 steps::mounts::mount_proc()?;
+                let last_pid = steps::mounts::open_last_pid();
+                if protect {
+                    steps::mounts::protect_kernel()?;
+                }
                 // Lock it, so that root inside cannot unmount it and see the host's /proc.
                 if lock_mounts {
-                    steps::mounts::lock_mounts()?;
+                    steps::mounts::lock_mounts(last_pid.as_ref())?;
                 }
             }
             // pid 1 holds the status pipe to the waiter and runs the user's program's

@@ -141,6 +141,7 @@ pub struct Namespaces {
     pub(crate) propagation: Propagation,
     pub(crate) mount_proc: bool,
     pub(crate) lock_mounts: bool,
+    pub(crate) protect_kernel: bool,
 }
 
 impl Default for Namespaces {
@@ -182,6 +183,7 @@ impl Namespaces {
             propagation: Propagation::Slave,
             mount_proc: true,
             lock_mounts: true,
+            protect_kernel: true,
         }
     }
 
@@ -279,6 +281,20 @@ impl Namespaces {
     /// namespaces either way.
     pub fn lock_mounts(&mut self, on: bool) -> &mut Self {
         self.lock_mounts = on;
+        self
+    }
+    /// Protect the kernel's files in a new mount namespace (default true): `/proc/sys`,
+    /// `/proc/sysrq-trigger`, `/proc/irq`, `/proc/bus` and `/proc/fs` read-only;
+    /// `/proc/kcore`, `/proc/kallsyms`, `/proc/keys`, `/proc/timer_list` and the like hidden
+    /// (under `/dev/null` or an empty read-only tmpfs); `/sys` read-only, with the cgroup
+    /// filesystems under it. As container runtimes do: a sandbox mapped to host root (a root
+    /// caller) could otherwise change host-wide sysctls (`kernel.core_pattern` runs a program
+    /// as real root at the next crash), write `/sys/power/state`, or move itself out of its
+    /// cgroup and raise its limits. Applied after the fresh `/proc` and before the mount
+    /// lock, which makes it impossible to undo; without the lock, a command that kept
+    /// CAP_SYS_ADMIN could unmount it. Without a new mount namespace nothing is protected.
+    pub fn protect_kernel(&mut self, on: bool) -> &mut Self {
+        self.protect_kernel = on;
         self
     }
     /// Join the namespace at `path` (of `kind`, or of any kind with `None`) before new ones are made.

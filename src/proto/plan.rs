@@ -23,6 +23,11 @@ pub(crate) struct Plan {
     pub high_base: RawFd,
     /// Ranges `[lo, hi]` to close after the shuffle: everything but targets and own fds.
     pub close_ranges: Vec<(u32, u32)>,
+    /// The seccomp programs to install before the exec, in order.
+    pub filters: Vec<Vec<crate::seccomp::Insn>>,
+    /// This process's argv and environment areas (`[arg_start, arg_end, env_start,
+    /// env_end]`), which the init overwrites in its copy of memory; zeros when unknown.
+    pub memory_areas: [usize; 4],
 }
 
 /// The fds of a plan, in order: the report pipe's write end, the control pipe's read end, one
@@ -64,7 +69,19 @@ impl Plan {
                 .chain(std::iter::once(std::ptr::null()))
                 .collect()
         };
+        let mut filters = Vec::new();
+        if spec.restrict.default_filter {
+            filters.push(crate::seccomp::default_filter().ok()?.to_vec());
+        }
+        filters.extend(
+            spec.restrict
+                .filters
+                .iter()
+                .map(|f| crate::seccomp::insns_of(f)),
+        );
         Some(Plan {
+            filters,
+            memory_areas: memory_areas(),
             argv: ptrs(&spec.argv),
             envp: ptrs(&spec.envp),
             spec,
@@ -91,6 +108,27 @@ impl Plan {
     }
 }
 
+/// `[arg_start, arg_end, env_start, env_end]` of this process (fields 48 to 51 of
+/// /proc/self/stat), read once; zeros when they cannot be read.
+fn memory_areas() -> [usize; 4] {
+    static AREAS: std::sync::OnceLock<[usize; 4]> = std::sync::OnceLock::new();
+    *AREAS.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        parse_memory_areas(&stat).unwrap_or([0; 4])
+    })
+}
+
+fn parse_memory_areas(stat: &str) -> Option<[usize; 4]> {
+    // Fields after the command name (which may hold spaces and parentheses) start at 3.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let mut out = [0usize; 4];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = fields.get(48 - 3 + i)?.parse().ok()?;
+    }
+    (out[0] < out[1] && out[2] <= out[3]).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +147,19 @@ mod tests {
         assert_eq!(plan.join_fd(0), 26);
         assert_eq!(plan.close_ranges, vec![(3, 6), (8, 23), (27, u32::MAX)]);
         assert!(Plan::new(Spec::default(), &[1]).is_none());
+    }
+
+    #[test]
+    fn the_memory_areas_are_read_from_this_process_stat() {
+        let areas = memory_areas();
+        assert!(
+            areas[0] != 0 && areas[0] < areas[1] && areas[2] <= areas[3],
+            "{areas:?}"
+        );
+        // The command name may hold spaces and parentheses.
+        let tail: String = (3..=52).map(|n| format!(" {n}")).collect();
+        let stat = format!("7 (a) b (c){tail}");
+        assert_eq!(parse_memory_areas(&stat), Some([48, 49, 50, 51]));
+        assert_eq!(parse_memory_areas("7 (a) R 1 2"), None);
     }
 }

@@ -39,6 +39,35 @@ pub(crate) struct Spec {
     pub new_session: bool,
     pub timeout: Option<Duration>,
     pub grace: Duration,
+    /// What the sandbox may not do.
+    pub restrict: Restrictions,
+}
+
+/// What a sandbox may not do, beyond its namespaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Restrictions {
+    /// In a new mount namespace: `/proc/sys` and the like read-only, `/proc/kcore` and the
+    /// like hidden, `/sys` read-only.
+    pub protect_kernel: bool,
+    /// The mask of capabilities the command keeps; `None`: all.
+    pub keep_caps: Option<u64>,
+    /// Install nsbox's default syscall filter.
+    pub default_filter: bool,
+    /// The caller's own seccomp programs (checked [`SeccompProgram`](crate::SeccompProgram)
+    /// bytes), installed after the default one.
+    pub filters: Vec<Vec<u8>>,
+}
+
+impl Default for Restrictions {
+    /// The safe defaults.
+    fn default() -> Self {
+        Restrictions {
+            protect_kernel: true,
+            keep_caps: Some(0),
+            default_filter: true,
+            filters: Vec::new(),
+        }
+    }
 }
 
 /// `d` in whole milliseconds, saturating at u64::MAX: the one conversion of the spec's

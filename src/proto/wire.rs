@@ -4,7 +4,7 @@
 use std::ffi::CString;
 use std::time::Duration;
 
-use super::spec::Spec;
+use super::spec::{Restrictions, Spec};
 use crate::ns::kind::{NamespaceSet, Propagation};
 
 struct Writer(Vec<u8>);
@@ -160,6 +160,15 @@ pub(crate) fn encode(s: &Spec) -> Vec<u8> {
     }
     w.opt_millis(s.timeout);
     w.millis(s.grace);
+    let r = &s.restrict;
+    w.bool(r.protect_kernel);
+    w.bool(r.keep_caps.is_some());
+    w.u64(r.keep_caps.unwrap_or(0));
+    w.bool(r.default_filter);
+    w.u64(r.filters.len() as u64);
+    for f in &r.filters {
+        w.bytes(f);
+    }
     w.0
 }
 
@@ -194,8 +203,29 @@ pub(crate) fn decode(buf: &[u8]) -> Option<Spec> {
         new_session: r.bool()?,
         timeout: r.opt_millis()?,
         grace: r.millis()?,
+        restrict: restrictions(&mut r)?,
     };
     r.0.is_empty().then_some(spec)
+}
+
+fn restrictions(r: &mut Reader<'_>) -> Option<Restrictions> {
+    let protect_kernel = r.bool()?;
+    let some_caps = r.bool()?;
+    let caps = r.u64()?;
+    let default_filter = r.bool()?;
+    let n = usize::try_from(r.u64()?).ok()?;
+    let mut filters = Vec::with_capacity(n.min(16));
+    for _ in 0..n {
+        let f = r.bytes()?;
+        crate::seccomp::SeccompProgram::from_bytes(f.clone()).ok()?;
+        filters.push(f);
+    }
+    Some(Restrictions {
+        protect_kernel,
+        keep_caps: some_caps.then_some(caps),
+        default_filter,
+        filters,
+    })
 }
 
 /// The launcher's answer to a request: the init's pid, or the clone's errno (the init's
@@ -263,6 +293,12 @@ mod tests {
             new_session: true,
             timeout: Some(Duration::from_millis(1500)),
             grace: Duration::from_secs(5),
+            restrict: Restrictions {
+                protect_kernel: false,
+                keep_caps: Some(1 << 12),
+                default_filter: true,
+                filters: vec![vec![6, 0, 0, 0, 0, 0, 0xff, 0x7f]],
+            },
         }
     }
 

@@ -36,6 +36,9 @@ pub(crate) struct Config {
     pub new_session: bool,
     pub hook: Option<Arc<dyn SetupHook>>,
     pub use_launcher: bool,
+    pub capabilities: crate::caps::Capabilities,
+    pub default_filter: bool,
+    pub filters: Vec<crate::seccomp::SeccompProgram>,
 }
 
 impl Config {
@@ -60,6 +63,9 @@ impl Config {
             new_session: true,
             hook: None,
             use_launcher: true,
+            capabilities: crate::caps::Capabilities::none(),
+            default_filter: true,
+            filters: Vec::new(),
         }
     }
 

@@ -19,6 +19,8 @@ pub mod launcher;
 pub(crate) mod prepare;
 pub(crate) mod stdio;
 
+use crate::caps::Capabilities;
+use crate::seccomp::SeccompProgram;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
@@ -241,6 +243,29 @@ impl Sandbox {
     /// and file capabilities are ignored).
     pub fn no_new_privs(&mut self, on: bool) -> &mut Self {
         self.cfg.no_new_privs = on;
+        self
+    }
+    /// The capabilities the command keeps (default [`Capabilities::none`]: it starts with
+    /// none, even as root in its user namespace, and no exec brings them back).
+    /// [`Capabilities::all`] drops nothing.
+    pub fn capabilities(&mut self, caps: Capabilities) -> &mut Self {
+        self.cfg.capabilities = caps;
+        self
+    }
+    /// Install nsbox's default syscall filter in the command (default true): TIOCSTI and
+    /// TIOCLINUX ioctls, the keyring, kexec, open_by_handle_at, perf_event_open, userfaultfd,
+    /// syslog, acct, quotactl, uselib, modify_ldt, the NUMA memory calls and personality
+    /// with other than the default personas fail with EPERM (the README's security section
+    /// has the list and the reasons).
+    pub fn default_syscall_filter(&mut self, on: bool) -> &mut Self {
+        self.cfg.default_filter = on;
+        self
+    }
+    /// Also install `program`, a seccomp BPF program of the caller's, in the command, after
+    /// the default filter (when on), just before its exec and before its capabilities are
+    /// dropped. May be called several times; the kernel takes the strictest answer of all.
+    pub fn seccomp(&mut self, program: SeccompProgram) -> &mut Self {
+        self.cfg.filters.push(program);
         self
     }
     /// Create this sandbox through the launcher when one was started with

@@ -17,6 +17,7 @@ use crate::ns::{Namespace, NamespaceSet};
 use crate::proto::Spec;
 use crate::proto::control::ControlSender;
 use crate::proto::report::ReportReceiver;
+use crate::proto::spec::Restrictions;
 use crate::steps::Step;
 
 /// Everything prepared for one clone.
@@ -208,6 +209,10 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
         Some(d) => Some(cstr("current_dir", d.as_os_str())?),
         None => None,
     };
+    if sb.default_filter {
+        // Compiled once per process; fails only on an architecture it does not know.
+        crate::seccomp::default_filter()?;
+    }
     let kinds = ns.kinds;
     let external_maps = sb.hook.as_ref().is_some_and(|h| h.writes_id_maps());
     let id_maps = (kinds.contains(Namespace::User) && !external_maps).then(|| ns.single_id_maps());
@@ -253,6 +258,12 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
         new_session: sb.new_session,
         timeout: sb.timeout,
         grace: sb.kill_after,
+        restrict: Restrictions {
+            protect_kernel: ns.protect_kernel,
+            keep_caps: sb.capabilities.mask(),
+            default_filter: sb.default_filter,
+            filters: sb.filters.iter().map(|p| p.as_bytes().to_vec()).collect(),
+        },
     };
     Ok(Prepared {
         spec,

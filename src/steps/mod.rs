@@ -12,7 +12,8 @@
 //! - [`uts`]: hostname and domain name;
 //! - [`net`]: loopback up;
 //! - [`join`]: setns into a namespace given as an fd;
-//! - [`process`]: the init's own process settings (subreaper, no_new_privs, dumpable).
+//! - [`process`]: the init's own process settings (subreaper, no_new_privs, dumpable);
+//! - [`restrict`]: what the command gives up before its exec (seccomp filters, capabilities).
 //!
 //! Later steps (mounts of a filesystem view, cgroups, rlimits, seccomp, capabilities) go
 //! here too, with their rows in the table.
@@ -22,6 +23,7 @@ pub mod join;
 pub mod mounts;
 pub mod net;
 pub mod process;
+pub mod restrict;
 pub mod uts;
 
 use std::borrow::Cow;
@@ -69,6 +71,9 @@ steps! {
     MountProc,
     /// Locking every mount (a nested user and mount namespace).
     LockMounts,
+    /// Making the kernel's files read-only (`/proc/sys` and the like, `/sys`) and hiding
+    /// others (`/proc/kcore` and the like).
+    ProtectKernel,
     /// sethostname(2).
     Sethostname,
     /// setdomainname(2).
@@ -95,6 +100,10 @@ steps! {
     Hook,
     /// Changing to the command's working directory.
     Chdir,
+    /// Installing a seccomp filter for the command.
+    Seccomp,
+    /// Dropping the command's capabilities.
+    Capabilities,
     /// Executing the command.
     Exec,
     /// Counting the process's threads (enter and the launcher need one).
@@ -142,6 +151,7 @@ impl Step {
             RootPropagation => "make / recursively slave or private",
             MountProc => "mount proc on",
             LockMounts => "lock the mounts (nested user and mount namespace)",
+            ProtectKernel => "protect the kernel's files (/proc/sys read-only, /sys read-only)",
             Sethostname => "sethostname",
             Setdomainname => "setdomainname",
             Loopback => "bring loopback up (SIOCSIFFLAGS lo)",
@@ -155,6 +165,8 @@ impl Step {
             WaitGo => "wait for the setup hook",
             Hook => "setup hook",
             Chdir => "chdir",
+            Seccomp => "install the syscall filter",
+            Capabilities => "drop capabilities",
             Exec => "exec",
             Threads => "check for a single thread",
             Launcher => "launcher",
@@ -203,6 +215,22 @@ impl Step {
             (LockMounts, libc::ENOSPC | libc::EUSERS) => {
                 "the limit of user or mount namespaces was reached: see \
                  /proc/sys/user/max_user_namespaces and max_mnt_namespaces"
+            }
+            (ProtectKernel, libc::EPERM) => {
+                "turn the protection off with Namespaces::protect_kernel(false) (nsrun \
+                 --no-protect-kernel) if this kernel or a security module refuses the mounts"
+            }
+            (Seccomp, libc::EINVAL) => {
+                "the kernel refused the filter program (malformed BPF, or seccomp is not \
+                 built in)"
+            }
+            (Capabilities, libc::EPERM) => {
+                "a kept capability is not in the permitted set, or securebits forbid the \
+                 ambient set"
+            }
+            (Fds, libc::EBADF | libc::EMFILE) => {
+                "the open file limit was hit (RLIMIT_NOFILE): raise it, or pass fewer fds or \
+                 lower fd numbers"
             }
             (Exec, libc::ENOENT) => "no such program at that path or on PATH",
             (Exec, libc::EACCES) => {

@@ -1,5 +1,7 @@
 //! Mounts of a new mount namespace: the propagation of `/`, the fresh `/proc`, the lock.
 
+use std::ffi::CStr;
+
 use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountFlags, MountPropagationFlags};
 use rustix::thread::LinkNameSpaceType;
@@ -26,6 +28,125 @@ pub fn mount_proc() -> Result<(), StepError> {
     rustix::mount::mount(c"proc", c"/proc", c"proc", flags, None).map_err(fail(Step::MountProc))
 }
 
+/// Files and directories of `/proc` made read-only: the kernel's settings (host-wide ones
+/// included, which a root orchestrator's sandbox could otherwise write), the SysRq trigger,
+/// IRQ affinities, bus and filesystem settings.
+const PROC_READ_ONLY: &[&CStr] = &[
+    c"/proc/sys",
+    c"/proc/sysrq-trigger",
+    c"/proc/irq",
+    c"/proc/bus",
+    c"/proc/fs",
+];
+
+/// Paths hidden: files under `/dev/null`, directories under an empty read-only tmpfs. Kernel
+/// memory and symbol addresses, the keyring, timers and scheduler internals (information
+/// leaks), ACPI and SCSI controls, firmware tables and energy counters (a side channel).
+const MASKED: &[&CStr] = &[
+    c"/proc/kcore",
+    c"/proc/kallsyms",
+    c"/proc/keys",
+    c"/proc/key-users",
+    c"/proc/timer_list",
+    c"/proc/sched_debug",
+    c"/proc/latency_stats",
+    c"/proc/kpagecount",
+    c"/proc/kpageflags",
+    c"/proc/kpagecgroup",
+    c"/proc/acpi",
+    c"/proc/scsi",
+    c"/sys/firmware",
+    c"/sys/devices/virtual/powercap",
+];
+
+/// Protect the kernel's files in a new mount namespace: the paths of [`PROC_READ_ONLY`]
+/// read-only, [`MASKED`] hidden, then all of `/sys` read-only, the cgroup filesystems under
+/// it included (so that a sandbox cannot move itself out of its cgroup or raise its limits).
+/// Missing paths are skipped. After the fresh `/proc` (which would cover the protections)
+/// and before the lock (which makes them impossible to undo).
+pub fn protect_kernel() -> Result<(), StepError> {
+    for &path in MASKED {
+        mask(path).map_err(|e| StepError::new(Step::ProtectKernel, e))?;
+    }
+    for &path in PROC_READ_ONLY {
+        match bind_read_only(path) {
+            Ok(()) | Err(libc::ENOENT) => {}
+            Err(e) => return Err(StepError::new(Step::ProtectKernel, e)),
+        }
+    }
+    match read_only(c"/sys", true) {
+        Ok(()) | Err(libc::ENOENT) | Err(libc::EINVAL) => Ok(()),
+        Err(e) => Err(StepError::new(Step::ProtectKernel, e)),
+    }
+}
+
+/// Hide `path` (skipped when missing).
+fn mask(path: &CStr) -> Result<(), i32> {
+    let st = match rustix::fs::stat(path) {
+        Ok(st) => st,
+        Err(e) if e == rustix::io::Errno::NOENT || e == rustix::io::Errno::ACCESS => {
+            return Ok(());
+        }
+        Err(e) => return Err(e.raw_os_error()),
+    };
+    let r = if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
+        let flags =
+            MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        rustix::mount::mount(c"tmpfs", path, c"tmpfs", flags, Some(c"size=4k,mode=555"))
+    } else {
+        rustix::mount::mount_bind(c"/dev/null", path)
+    };
+    r.map_err(|e| e.raw_os_error())
+}
+
+/// Bind `path` onto itself (making it a mount of its own), then make it read-only.
+fn bind_read_only(path: &CStr) -> Result<(), i32> {
+    rustix::mount::mount_bind_recursive(path, path).map_err(|e| e.raw_os_error())?;
+    read_only(path, true)
+}
+
+/// Make the mount at `path` read-only (recursively), keeping its other flags: with
+/// mount_setattr(2) where the kernel has it, else with a bind remount that repeats the
+/// flags the mount has (a user namespace locks nosuid, nodev, noexec and the atime flags:
+/// a remount without them fails with EPERM). The fallback changes only the top mount.
+pub(crate) fn read_only(path: &CStr, recursive: bool) -> Result<(), i32> {
+    match crate::sys::mount_setattr_read_only(path, recursive) {
+        Err(libc::ENOSYS) => {}
+        r => return r,
+    }
+    let st = rustix::fs::statvfs(path).map_err(|e| e.raw_os_error())?;
+    use rustix::fs::StatVfsMountFlags as F;
+    let mut flags = MountFlags::RDONLY | MountFlags::BIND;
+    for (have, keep) in [
+        (F::NOSUID, MountFlags::NOSUID),
+        (F::NODEV, MountFlags::NODEV),
+        (F::NOEXEC, MountFlags::NOEXEC),
+        (F::NOATIME, MountFlags::NOATIME),
+        (F::NODIRATIME, MountFlags::NODIRATIME),
+        (F::RELATIME, MountFlags::RELATIME),
+    ] {
+        if st.f_flag.contains(have) {
+            flags |= keep;
+        }
+    }
+    rustix::mount::mount_remount(path, flags, c"").map_err(|e| e.raw_os_error())
+}
+
+/// Open `ns_last_pid` for [`lock_mounts`], before [`protect_kernel`] makes `/proc/sys`
+/// read-only. `None` when it cannot matter (our pid is not a single digit) or cannot be
+/// opened.
+pub fn open_last_pid() -> Option<rustix::fd::OwnedFd> {
+    if rustix::process::getpid().as_raw_nonzero().get() >= 10 {
+        return None;
+    }
+    rustix::fs::open(
+        c"/proc/sys/kernel/ns_last_pid",
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+}
+
 /// Lock every mount of the calling process's mount namespace, the fresh `/proc` included.
 ///
 /// A `/proc` mounted inside a new mount namespace lies on top of the host's `/proc` (locked
@@ -39,7 +160,8 @@ pub fn mount_proc() -> Result<(), StepError> {
 /// is kept (by path, resolved in the copy).
 ///
 /// For a single-threaded caller (the init, or pid 1 after `enter`).
-pub fn lock_mounts() -> Result<(), StepError> {
+/// `last_pid` is `ns_last_pid`, opened beforehand ([`open_last_pid`]).
+pub fn lock_mounts(last_pid: Option<&rustix::fd::OwnedFd>) -> Result<(), StepError> {
     let step = fail(Step::LockMounts);
     let mut cwd = [0u8; 4096];
     let cwd = crate::sys::getcwd(&mut cwd);
@@ -50,7 +172,9 @@ pub fn lock_mounts() -> Result<(), StepError> {
     )
     .map_err(&step)?;
     drop(ns);
-    reset_last_pid();
+    if let Some(fd) = last_pid {
+        reset_last_pid(fd);
+    }
     if let Some(cwd) = cwd {
         // setns(CLONE_NEWNS) moved us to the namespace's root; go back where we were.
         let _ = rustix::process::chdir(cwd);
@@ -61,16 +185,9 @@ pub fn lock_mounts() -> Result<(), StepError> {
 /// The lock's helper took the pid after ours; hand it back, so that the command is still
 /// pid 2 (best effort: needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over the pid namespace,
 /// and only matters while our pid is a single digit).
-fn reset_last_pid() {
+fn reset_last_pid(fd: &rustix::fd::OwnedFd) {
     let pid = rustix::process::getpid().as_raw_nonzero().get();
-    if pid >= 10 {
-        return;
-    }
-    if let Ok(fd) = rustix::fs::open(
-        c"/proc/sys/kernel/ns_last_pid",
-        OFlags::WRONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        let _ = rustix::io::write(&fd, &[b'0' + pid as u8]);
+    if pid < 10 {
+        let _ = rustix::io::write(fd, &[b'0' + pid as u8]);
     }
 }

@@ -507,3 +507,88 @@ pub(crate) fn getcwd(buf: &mut [u8]) -> Option<&std::ffi::CStr> {
     }
     std::ffi::CStr::from_bytes_until_nul(buf).ok()
 }
+
+/// [mount_setattr(2)] setting MOUNT_ATTR_RDONLY on the mount at `path` (and, with
+/// `recursive`, every mount under it). The other attributes, locked ones included, stay as
+/// they are. ENOSYS before Linux 5.12. Async-signal-safe.
+///
+/// [mount_setattr(2)]: https://man7.org/linux/man-pages/man2/mount_setattr.2.html
+pub(crate) fn mount_setattr_read_only(path: &std::ffi::CStr, recursive: bool) -> Result<(), i32> {
+    /// `struct mount_attr` (linux/mount.h).
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: `path` is NUL-terminated and `attr` a live struct of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            442, // SYS_mount_setattr, the same number on every architecture
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    cvt(r).map(drop)
+}
+
+/// [seccomp(2)] SECCOMP_SET_MODE_FILTER with `prog` for the calling thread (the only one:
+/// the child side is single-threaded). EACCES without no_new_privs or CAP_SYS_ADMIN.
+/// Async-signal-safe.
+///
+/// [seccomp(2)]: https://man7.org/linux/man-pages/man2/seccomp.2.html
+pub(crate) fn seccomp_set_filter(prog: &[libc::sock_filter]) -> Result<(), i32> {
+    let Ok(len) = u16::try_from(prog.len()) else {
+        return Err(libc::EINVAL);
+    };
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points to `len` instructions that outlive the call; the kernel copies
+    // them.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0u32,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    cvt(r).map(drop)
+}
+
+/// Overwrite this process's own copy of `[start, end)` with `text` and NULs: the argv or
+/// environment area that /proc/PID/cmdline and environ show. For a fresh child that holds a
+/// copy of its creator's memory (the init): it must not show the orchestrator's argv to the
+/// sandbox. Async-signal-safe.
+///
+/// # Safety
+///
+/// `[start, end)` must be mapped and writable in the calling process and used by nothing
+/// else of it (the creator's argv and environment, which the init never reads).
+pub(crate) unsafe fn overwrite_area(start: usize, end: usize, text: &[u8]) {
+    if start == 0 || end <= start {
+        return;
+    }
+    let len = end - start;
+    let n = text.len().min(len);
+    // SAFETY: the caller guarantees the range is ours to write.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), start as *mut u8, n);
+        std::ptr::write_bytes((start + n) as *mut u8, 0, len - n);
+    }
+}

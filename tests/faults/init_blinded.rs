@@ -2,7 +2,7 @@
 //! away (prlimit on its parent) or mounting over /proc does not stop the init from finding
 //! and killing what the command leaves behind, so `wait()` returns and nothing survives.
 
-use nsbox::Sandbox;
+use nsbox::{Capabilities, Sandbox};
 
 use crate::support::*;
 
@@ -22,7 +22,12 @@ async fn an_init_whose_fd_limit_or_proc_the_command_took_still_kills_what_is_lef
         let m = marker();
         let script = format!("{attack} || exit 99; setsid sleep 1000 {m} & exit 0");
         let mut sb = Sandbox::new("sh");
-        sb.args(["-c", &script]).namespaces(without_pidns());
+        // The attack needs CAP_SYS_ADMIN (mount) and CAP_SYS_RESOURCE (prlimit) in the
+        // sandbox's user namespace, which a command no longer has by default: keep them, to
+        // show that the init does not depend on the default.
+        sb.args(["-c", &script])
+            .namespaces(without_pidns())
+            .capabilities(Capabilities::all());
         let mut child = deadline(what, sb.spawn()).await.expect("spawn");
         let _guard = KillOnFailure {
             init: child.id().expect("the init runs") as i32,

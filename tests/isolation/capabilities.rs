@@ -2,7 +2,7 @@
 //! relative to its own user namespace, so mknod, chown to an unmapped id and, unprivileged,
 //! reading /etc/shadow fail.
 
-use crate::sh;
+use crate::sh_all_caps;
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -17,7 +17,7 @@ async fn a_sandboxed_command_holds_no_capability_in_the_hosts_user_namespace() {
         mknod "$1/null" c 1 3 2>/dev/null && echo "mknod: ok" || echo "mknod: failed"
         chown 12345 "$1/mine" 2>/dev/null && echo "chown: ok" || echo "chown: failed"
     "#;
-    let out = sh("caps", all(), script, &[&s]).await;
+    let out = sh_all_caps("caps", all(), script, &[&s]).await;
     assert!(out.status.success(), "{}", out.stderr);
     let get = |key: &str| {
         out.stdout
@@ -56,7 +56,7 @@ async fn an_unprivileged_sandboxed_command_cannot_read_etc_shadow() {
         );
         return;
     }
-    let out = sh(
+    let out = sh_all_caps(
         "shadow",
         all(),
         "cat /etc/shadow >/dev/null 2>&1 && echo ok || echo failed",

@@ -2,7 +2,7 @@
 
 use nsbox::Namespaces;
 
-use crate::sh;
+use crate::sh_all_caps;
 use crate::support::*;
 
 fn host_hostname() -> String {
@@ -13,7 +13,7 @@ fn host_hostname() -> String {
 async fn a_sandboxed_command_cannot_change_the_hosts_hostname() {
     let before = host_hostname();
     // With a UTS namespace: the command's sethostname changes only its own.
-    let out = sh(
+    let out = sh_all_caps(
         "uts",
         all().hostname("nsbox-iso-set").clone(),
         "hostname nsbox-iso-changed && cat /proc/sys/kernel/hostname",
@@ -26,7 +26,7 @@ async fn a_sandboxed_command_cannot_change_the_hosts_hostname() {
     // Without a UTS namespace (only a user namespace), sethostname needs CAP_SYS_ADMIN in the
     // host's user namespace and is refused. The name tried is the host's own, so a wrongful
     // success would be caught without changing anything.
-    let out = sh(
+    let out = sh_all_caps(
         "no uts",
         Namespaces::new().user(true).clone(),
         "hostname \"$1\"",

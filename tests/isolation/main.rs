@@ -55,6 +55,17 @@ pub async fn sh(what: &str, ns: Namespaces, script: &str, args: &[&str]) -> Out 
     run(what, sb).await
 }
 
+/// [`sh`] with every capability of the sandbox's user namespace kept: what the namespaces
+/// alone stop, with the default capability drop out of the way.
+pub async fn sh_all_caps(what: &str, ns: Namespaces, script: &str, args: &[&str]) -> Out {
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", script, "sh"])
+        .args(args)
+        .namespaces(ns)
+        .capabilities(nsbox::Capabilities::all());
+    run(what, sb).await
+}
+
 pub async fn run(what: &str, mut sb: Sandbox) -> Out {
     let out = deadline(what, sb.output())
         .await

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use nsbox::Namespaces;
 
-use crate::sh;
+use crate::sh_all_caps;
 use crate::support::*;
 
 /// The host's mount points.
@@ -45,7 +45,7 @@ async fn a_mount_made_inside_is_not_visible_on_the_host() {
         grep -c nsbox-iso-inside /proc/self/mountinfo
     "#;
     for (shape, ns) in shapes() {
-        let out = sh(shape, ns, script, &[&inside]).await;
+        let out = sh_all_caps(shape, ns, script, &[&inside]).await;
         assert!(out.status.success(), "{shape}: {}", out.stderr);
         assert_eq!(
             out.stdout, "mounted inside\n1\n",
@@ -96,7 +96,7 @@ async fn a_host_mount_unmounted_from_inside_stays_on_the_host() {
         umount -l "$1" 2>/dev/null && echo "unmounted it inside"; true
     "#;
     for (shape, ns) in shapes() {
-        let out = sh(shape, ns, script, &[&host]).await;
+        let out = sh_all_caps(shape, ns, script, &[&host]).await;
         assert!(out.status.success(), "{shape}: {}", out.stderr);
         assert!(
             out.stdout.starts_with("sees the host's mount\n"),

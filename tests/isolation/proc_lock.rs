@@ -1,6 +1,6 @@
 //! The fresh /proc cannot be unmounted to see the host's beneath it (the mounts are locked).
 
-use crate::sh;
+use crate::sh_all_caps;
 use crate::support::*;
 
 /// With user, mount and pid namespaces the command is root of its user namespace, which owns
@@ -12,7 +12,7 @@ use crate::support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unmounting_proc_inside_does_not_reveal_host_processes() {
     let me = std::process::id().to_string();
-    let out = sh(
+    let out = sh_all_caps(
         "umount /proc",
         all(),
         "umount /proc 2>/dev/null; umount -l /proc 2>/dev/null; [ -e /proc/$1 ] && echo visible || echo hidden",
@@ -31,7 +31,7 @@ async fn unmounting_proc_inside_does_not_reveal_host_processes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_the_mount_lock_unmounting_proc_reveals_the_hosts_proc() {
     let me = std::process::id().to_string();
-    let out = sh(
+    let out = sh_all_caps(
         "umount /proc, unlocked",
         all().lock_mounts(false).clone(),
         "umount /proc 2>/dev/null || umount -l /proc; [ -e /proc/$1 ] && echo visible || echo hidden",

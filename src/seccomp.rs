@@ -1,0 +1,477 @@
+//! Syscall filters: the default deny list, compiled to a classic BPF program once per
+//! process, and programs given by the caller.
+//!
+//! The default filter refuses a short list of system calls with EPERM and allows everything
+//! else. It is a deny list on purpose: a build action may run any compiler, linker or test,
+//! and an allow list would break some of them. What it refuses, and why (compared with
+//! Docker's default profile and flatpak's filter, which refuse the same calls):
+//!
+//! - `ioctl` with TIOCSTI (push bytes into a terminal's input queue) or TIOCLINUX (the same
+//!   and more on a virtual console): typing commands into the user's shell from a sandbox
+//!   that still holds a terminal fd (CVE-2017-5226, bubblewrap). The number is compared on
+//!   its low 32 bits, as the kernel does (`ioctl`'s `cmd` is an `unsigned int`).
+//! - `add_key`, `request_key`, `keyctl`: the kernel keyring is not namespaced; a sandbox
+//!   could read or plant keys of the user.
+//! - `kexec_load`, `kexec_file_load`: load a new kernel (root only, but a root orchestrator's
+//!   sandbox without a user namespace is root).
+//! - `open_by_handle_at`: opens files by handle, bypassing the mount view (the "shocker"
+//!   container escape).
+//! - `perf_event_open`: kernel profiling, a rich source of kernel bugs and side channels.
+//! - `userfaultfd`: stalls kernel accesses to user memory at will, the classic tool of
+//!   kernel race exploits.
+//! - `syslog`: reads and clears the kernel log.
+//! - `acct`: switches process accounting on the host.
+//! - `quotactl`, `quotactl_fd`: the host's disk quotas.
+//! - `uselib`: an obsolete way to load a library, with a history of bugs.
+//! - `modify_ldt` (x86): segment descriptors, a history of bugs, needed only by 16-bit code.
+//! - `mbind`, `get_mempolicy`, `set_mempolicy`, `set_mempolicy_home_node`,
+//!   `migrate_pages`, `move_pages`: NUMA placement; `migrate_pages` and `move_pages` act on
+//!   other processes. Programs that try them handle EPERM.
+//! - `personality` with any persona but PER_LINUX, PER_LINUX32, UNAME26 and their
+//!   combination (and the 0xffffffff query): the other flags (READ_IMPLIES_EXEC,
+//!   ADDR_NO_RANDOMIZE, MMAP_PAGE_ZERO...) weaken the command's own exploit mitigations.
+//!
+//! On x86_64 the filter also covers the 32-bit system calls (`int 0x80`, and 32-bit
+//! programs), with their own numbers; x32 system calls are refused altogether (ENOSYS: the
+//! x32 ABI is off in most kernels, and its numbers would otherwise bypass the list). A
+//! system call of any other architecture kills the process.
+
+use std::io;
+use std::sync::OnceLock;
+
+/// One BPF instruction (`struct sock_filter`).
+pub(crate) type Insn = libc::sock_filter;
+
+const fn stmt(code: u32, k: u32) -> Insn {
+    Insn {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+const fn jump(code: u32, k: u32, jt: u8, jf: u8) -> Insn {
+    Insn {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    }
+}
+
+const LD_W_ABS: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+const JEQ_K: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
+const JGE_K: u32 = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
+const RET_K: u32 = libc::BPF_RET | libc::BPF_K;
+
+/// Offsets in `struct seccomp_data`.
+const NR: u32 = 0;
+const ARCH: u32 = 4;
+/// The low 32 bits of argument `i`.
+const fn arg_lo(i: u32) -> u32 {
+    let base = 16 + 8 * i;
+    if cfg!(target_endian = "little") {
+        base
+    } else {
+        base + 4
+    }
+}
+
+const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+const KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+const fn errno(e: i32) -> u32 {
+    libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA)
+}
+
+/// What a rule refuses.
+#[derive(Clone, Copy)]
+enum Refuse {
+    /// Every call.
+    Always,
+    /// Calls whose argument `arg` (low 32 bits) is one of the values.
+    ArgIn(u32, &'static [u32]),
+    /// Calls whose argument `arg` (low 32 bits) is none of the values.
+    ArgNotIn(u32, &'static [u32]),
+}
+
+/// The ioctls a sandbox may not make.
+#[allow(clippy::unnecessary_cast)]
+const TERMINAL_INJECTION: &[u32] = &[libc::TIOCSTI as u32, 0x541C /* TIOCLINUX */];
+/// The personas `personality` may set (and the query).
+const PERSONAS: &[u32] = &[0, 0x0008, 0x0002_0000, 0x0002_0008, 0xffff_ffff];
+
+/// The default list, by name, with each name's number on the native and (x86_64) the
+/// 32-bit ABI. `None`: the call does not exist there.
+struct Rule {
+    native: Option<i64>,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    i386: Option<u32>,
+    refuse: Refuse,
+}
+
+fn default_rules() -> Vec<Rule> {
+    use Refuse::*;
+    let r = |native: Option<i64>, i386: Option<u32>, refuse| Rule {
+        native,
+        i386,
+        refuse,
+    };
+    #[cfg(target_arch = "x86_64")]
+    let arch_only = vec![
+        r(Some(libc::SYS_uselib), Some(86), Always),
+        r(Some(libc::SYS_modify_ldt), Some(123), Always),
+        r(Some(libc::SYS_kexec_file_load), None, Always),
+    ];
+    #[cfg(not(target_arch = "x86_64"))]
+    let arch_only = vec![r(Some(libc::SYS_kexec_file_load), None, Always)];
+    let mut rules = vec![
+        r(
+            Some(libc::SYS_ioctl),
+            Some(54),
+            ArgIn(1, TERMINAL_INJECTION),
+        ),
+        r(Some(libc::SYS_add_key), Some(286), Always),
+        r(Some(libc::SYS_request_key), Some(287), Always),
+        r(Some(libc::SYS_keyctl), Some(288), Always),
+        r(Some(libc::SYS_kexec_load), Some(283), Always),
+        r(Some(libc::SYS_open_by_handle_at), Some(342), Always),
+        r(Some(libc::SYS_perf_event_open), Some(336), Always),
+        r(Some(libc::SYS_userfaultfd), Some(374), Always),
+        r(Some(libc::SYS_syslog), Some(103), Always),
+        r(Some(libc::SYS_acct), Some(51), Always),
+        r(Some(libc::SYS_quotactl), Some(131), Always),
+        r(Some(libc::SYS_quotactl_fd), Some(443), Always),
+        r(Some(libc::SYS_mbind), Some(274), Always),
+        r(Some(libc::SYS_get_mempolicy), Some(275), Always),
+        r(Some(libc::SYS_set_mempolicy), Some(276), Always),
+        r(Some(libc::SYS_set_mempolicy_home_node), Some(450), Always),
+        r(Some(libc::SYS_migrate_pages), Some(294), Always),
+        r(Some(libc::SYS_move_pages), Some(317), Always),
+        r(
+            Some(libc::SYS_personality),
+            Some(136),
+            ArgNotIn(0, PERSONAS),
+        ),
+    ];
+    rules.extend(arch_only);
+    rules
+}
+
+/// The instructions of one rule for syscall `nr`, with the accumulator holding the number on
+/// entry. After a rule that loaded an argument, the accumulator is gone: such a rule ends in
+/// a return either way (a number matches one rule only).
+fn emit_rule(out: &mut Vec<Insn>, nr: u32, refuse: Refuse) {
+    let deny = errno(libc::EPERM);
+    match refuse {
+        Refuse::Always => {
+            out.push(jump(JEQ_K, nr, 0, 1));
+            out.push(stmt(RET_K, deny));
+        }
+        Refuse::ArgIn(arg, values) => {
+            // jeq nr; ld arg; (jeq v -> deny)*; ret allow; deny
+            let body = 1 + values.len() + 2;
+            out.push(jump(JEQ_K, nr, 0, body as u8));
+            out.push(stmt(LD_W_ABS, arg_lo(arg)));
+            for (i, &v) in values.iter().enumerate() {
+                let to_deny = (values.len() - i) as u8; // past the remaining jeqs and the allow
+                out.push(jump(JEQ_K, v, to_deny, 0));
+            }
+            out.push(stmt(RET_K, ALLOW));
+            out.push(stmt(RET_K, deny));
+        }
+        Refuse::ArgNotIn(arg, values) => {
+            // jeq nr; ld arg; (jeq v -> allow)*; ret deny; allow
+            let body = 1 + values.len() + 2;
+            out.push(jump(JEQ_K, nr, 0, body as u8));
+            out.push(stmt(LD_W_ABS, arg_lo(arg)));
+            for (i, &v) in values.iter().enumerate() {
+                let to_allow = (values.len() - i) as u8;
+                out.push(jump(JEQ_K, v, to_allow, 0));
+            }
+            out.push(stmt(RET_K, deny));
+            out.push(stmt(RET_K, ALLOW));
+        }
+    }
+}
+
+/// The section for one ABI: load the number, the rules, allow.
+fn emit_section(out: &mut Vec<Insn>, rules: impl Iterator<Item = (u32, Refuse)>, x32: bool) {
+    out.push(stmt(LD_W_ABS, NR));
+    if x32 {
+        // x32 numbers have bit 30 set; refuse them all.
+        out.push(jump(JGE_K, 0x4000_0000, 0, 1));
+        out.push(stmt(RET_K, errno(libc::ENOSYS)));
+    }
+    for (nr, refuse) in rules {
+        emit_rule(out, nr, refuse);
+    }
+    out.push(stmt(RET_K, ALLOW));
+}
+
+#[cfg(target_arch = "x86_64")]
+const NATIVE_ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
+#[cfg(target_arch = "aarch64")]
+const NATIVE_ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
+#[cfg(target_arch = "x86_64")]
+const I386_ARCH: u32 = 0x4000_0003; // AUDIT_ARCH_I386
+
+/// Compile the default filter. `None` on an architecture it does not know.
+fn compile_default() -> Option<Vec<Insn>> {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        let rules = default_rules();
+        let mut native = Vec::new();
+        emit_section(
+            &mut native,
+            rules
+                .iter()
+                .filter_map(|r| Some((u32::try_from(r.native?).ok()?, r.refuse))),
+            cfg!(target_arch = "x86_64"),
+        );
+        let mut out = vec![stmt(LD_W_ABS, ARCH)];
+        // jf skips the native section; classic BPF jumps are forward and 8-bit.
+        let skip = u8::try_from(native.len()).ok()?;
+        out.push(jump(JEQ_K, NATIVE_ARCH, 0, skip));
+        out.extend(native);
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut compat = Vec::new();
+            emit_section(
+                &mut compat,
+                rules.iter().filter_map(|r| Some((r.i386?, r.refuse))),
+                false,
+            );
+            let skip = u8::try_from(compat.len()).ok()?;
+            out.push(jump(JEQ_K, I386_ARCH, 0, skip));
+            out.extend(compat);
+        }
+        out.push(stmt(RET_K, KILL));
+        Some(out)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        None
+    }
+}
+
+/// The default filter, compiled once per process.
+pub(crate) fn default_filter() -> io::Result<&'static [Insn]> {
+    static DEFAULT: OnceLock<Option<Vec<Insn>>> = OnceLock::new();
+    DEFAULT
+        .get_or_init(compile_default)
+        .as_deref()
+        .ok_or_else(|| {
+            crate::Error::invalid(
+                crate::Step::Seccomp,
+                "nsbox has no default syscall filter for this architecture; turn it off with \
+             Sandbox::default_syscall_filter(false)",
+            )
+            .into()
+        })
+}
+
+/// The largest program the kernel takes (BPF_MAXINSNS).
+const MAX_INSNS: usize = 4096;
+
+/// A classic BPF seccomp program of the caller's: an array of `struct sock_filter` (8 bytes
+/// each, native endianness), as bubblewrap's `--seccomp FD` reads it and as libseccomp's
+/// `seccomp_export_bpf` writes it. It is installed after the default filter (when that is
+/// on), just before the command's exec; the kernel runs every installed filter and takes the
+/// most restrictive answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeccompProgram(pub(crate) Vec<u8>);
+
+impl SeccompProgram {
+    /// The program in `bytes`. Fails (ErrorKind InvalidInput) when it is empty, not a whole
+    /// number of instructions, or longer than the kernel takes (4096 instructions).
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> io::Result<Self> {
+        let bytes = bytes.into();
+        let n = bytes.len() / 8;
+        if bytes.is_empty() || bytes.len() % 8 != 0 || n > MAX_INSNS {
+            return Err(crate::Error::invalid(
+                crate::Step::Input,
+                format!(
+                    "a seccomp program is 1 to {MAX_INSNS} instructions of 8 bytes; got {} bytes",
+                    bytes.len()
+                ),
+            )
+            .into());
+        }
+        Ok(SeccompProgram(bytes))
+    }
+
+    /// The program as bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Decode a program's bytes (checked by [`SeccompProgram::from_bytes`] or the wire decoder).
+pub(crate) fn insns_of(bytes: &[u8]) -> Vec<Insn> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| Insn {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect()
+}
+
+/// Encode instructions as bytes (the inverse of [`insns_of`]).
+#[cfg(test)]
+pub(crate) fn bytes_of(insns: &[Insn]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(insns.len() * 8);
+    for i in insns {
+        out.extend_from_slice(&i.code.to_ne_bytes());
+        out.push(i.jt);
+        out.push(i.jf);
+        out.extend_from_slice(&i.k.to_ne_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+// The ioctl numbers' types differ between architectures.
+#[allow(clippy::unnecessary_cast)]
+mod tests {
+    use super::*;
+
+    /// A classic BPF interpreter for the subset the compiler emits, to check the program's
+    /// answers without installing it.
+    fn run(prog: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&nr.to_ne_bytes());
+        data[4..8].copy_from_slice(&arch.to_ne_bytes());
+        for (i, a) in args.iter().enumerate() {
+            data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
+        }
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let i = prog[pc];
+            let code = u32::from(i.code);
+            pc += 1;
+            match code {
+                LD_W_ABS => {
+                    let o = i.k as usize;
+                    acc = u32::from_ne_bytes(data[o..o + 4].try_into().unwrap());
+                }
+                JEQ_K | JGE_K => {
+                    let hit = if code == JEQ_K {
+                        acc == i.k
+                    } else {
+                        acc >= i.k
+                    };
+                    pc += usize::from(if hit { i.jt } else { i.jf });
+                }
+                RET_K => return i.k,
+                _ => panic!("unexpected instruction {code:#x}"),
+            }
+        }
+    }
+
+    fn native(nr: i64, args: [u64; 6]) -> u32 {
+        run(default_filter().unwrap(), NATIVE_ARCH, nr as u32, args)
+    }
+
+    #[test]
+    fn the_default_refuses_its_list_and_allows_the_rest() {
+        let deny = errno(libc::EPERM);
+        for r in default_rules() {
+            if let (Some(nr), Refuse::Always) = (r.native, r.refuse) {
+                assert_eq!(native(nr, [0; 6]), deny, "syscall {nr}");
+            }
+        }
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_write,
+            libc::SYS_openat,
+            libc::SYS_execve,
+        ] {
+            assert_eq!(native(nr, [0; 6]), ALLOW, "syscall {nr}");
+        }
+    }
+
+    #[test]
+    fn ioctl_is_refused_only_for_terminal_injection_on_the_low_32_bits() {
+        let deny = errno(libc::EPERM);
+        let tiocsti = libc::TIOCSTI as u64;
+        assert_eq!(native(libc::SYS_ioctl, [0, tiocsti, 0, 0, 0, 0]), deny);
+        assert_eq!(native(libc::SYS_ioctl, [0, 0x541C, 0, 0, 0, 0]), deny);
+        // High bits set: the kernel truncates cmd to 32 bits, so must the filter.
+        assert_eq!(
+            native(
+                libc::SYS_ioctl,
+                [0, tiocsti | 0xdead_0000_0000_0000, 0, 0, 0, 0]
+            ),
+            deny
+        );
+        assert_eq!(
+            native(libc::SYS_ioctl, [0, libc::TCGETS as u64, 0, 0, 0, 0]),
+            ALLOW
+        );
+        assert_eq!(
+            native(libc::SYS_ioctl, [0, libc::TIOCGWINSZ as u64, 0, 0, 0, 0]),
+            ALLOW
+        );
+    }
+
+    #[test]
+    fn personality_takes_only_the_default_personas() {
+        let deny = errno(libc::EPERM);
+        for p in PERSONAS {
+            assert_eq!(
+                native(libc::SYS_personality, [u64::from(*p), 0, 0, 0, 0, 0]),
+                ALLOW
+            );
+        }
+        for p in [
+            0x0040000u64, /* ADDR_NO_RANDOMIZE */
+            0x0400000,    /* READ_IMPLIES_EXEC */
+        ] {
+            assert_eq!(native(libc::SYS_personality, [p, 0, 0, 0, 0, 0]), deny);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_32_bit_abi_is_filtered_with_its_own_numbers_and_x32_is_refused() {
+        let prog = default_filter().unwrap();
+        let deny = errno(libc::EPERM);
+        let tiocsti = libc::TIOCSTI as u64;
+        assert_eq!(run(prog, I386_ARCH, 54, [0, tiocsti, 0, 0, 0, 0]), deny);
+        assert_eq!(run(prog, I386_ARCH, 288, [0; 6]), deny, "keyctl");
+        // i386's 16 is lchown, not ioctl; 248 is io_submit... neither is refused.
+        assert_eq!(run(prog, I386_ARCH, 16, [0, tiocsti, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(run(prog, I386_ARCH, 3, [0; 6]), ALLOW, "read");
+        assert_eq!(
+            run(prog, NATIVE_ARCH, 0x4000_0000 | 514, [0; 6]),
+            errno(libc::ENOSYS)
+        );
+        assert_eq!(
+            run(prog, 0x1234, 0, [0; 6]),
+            KILL,
+            "an unknown architecture"
+        );
+    }
+
+    #[test]
+    fn programs_survive_bytes_and_bad_lengths_are_refused() {
+        let prog = default_filter().unwrap();
+        let bytes = bytes_of(prog);
+        let back = insns_of(
+            SeccompProgram::from_bytes(bytes.clone())
+                .unwrap()
+                .as_bytes(),
+        );
+        assert_eq!(bytes_of(&back), bytes);
+        for bad in [0, 7, 9, 8 * 4097] {
+            assert!(
+                SeccompProgram::from_bytes(vec![0u8; bad]).is_err(),
+                "{bad} bytes"
+            );
+        }
+    }
+}
