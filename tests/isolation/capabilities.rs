@@ -69,3 +69,53 @@ async fn an_unprivileged_sandboxed_command_cannot_read_etc_shadow() {
         out.stderr
     );
 }
+
+const CAPS: &str = r#"
+    grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status
+    hostname nsbox-caps-set 2>/dev/null && echo "sethostname: ok" || echo "sethostname: failed"
+"#;
+
+/// The capability sets of `out` by name (`CapEff` and so on), as numbers.
+fn sets(out: &crate::Out) -> std::collections::BTreeMap<String, u64> {
+    out.stdout
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            Some((k.to_string(), u64::from_str_radix(v.trim(), 16).ok()?))
+        })
+        .collect()
+}
+
+/// By default the command holds no capability in any set, even as root in its own user
+/// namespace, so it cannot even set the hostname of its own UTS namespace; a capability it
+/// is given is the only one it holds, and survives the exec of a non-root uid (ambient).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_command_starts_with_no_capability_and_keeps_only_those_it_is_given() {
+    use nsbox::{Capabilities, Capability, Sandbox};
+    let admin = 1u64 << Capability::SysAdmin as u32;
+    for uid in [0, 1000] {
+        for (keep, want) in [
+            (Capabilities::none(), 0),
+            (Capabilities::none().with(Capability::SysAdmin), admin),
+        ] {
+            let what = format!("uid {uid} inside, keep {keep:?}");
+            let mut sb = Sandbox::new("sh");
+            sb.args(["-c", CAPS])
+                .namespaces(all().map_user(uid).clone())
+                .capabilities(keep);
+            let out = crate::run(&what, sb).await;
+            assert!(out.status.success(), "{what}: {}", out.stderr);
+            let sets = sets(&out);
+            for set in ["CapEff", "CapPrm", "CapBnd", "CapAmb"] {
+                assert_eq!(sets.get(set), Some(&want), "{what}: {set}: {}", out.stdout);
+            }
+            assert_eq!(sets.get("CapInh"), Some(&want), "{what}: {}", out.stdout);
+            let set = if want == 0 { "failed" } else { "ok" };
+            assert!(
+                out.stdout.contains(&format!("sethostname: {set}")),
+                "{what}: {}",
+                out.stdout
+            );
+        }
+    }
+}

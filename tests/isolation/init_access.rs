@@ -97,3 +97,30 @@ async fn a_sandboxed_command_cannot_ptrace_its_init_or_read_its_memory() {
         }
     }
 }
+
+/// The init is a copy of the orchestrator, and /proc/PID/cmdline is readable by anyone: it
+/// must show neither the orchestrator's argv (here the test binary's path and arguments) nor
+/// its thread name. This binary clones directly (the init is a copy of the test process);
+/// tests/spawn_launcher checks the launcher's inits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_init_shows_neither_the_orchestrators_argv_nor_its_name() {
+    let me = std::env::args().next().expect("argv[0]");
+    let base = Path::new(&me)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    for (shape, ns) in shapes_and_none() {
+        let out = sh(
+            shape,
+            ns,
+            r#"tr '\0' ' ' < /proc/$PPID/cmdline; echo; cat /proc/$PPID/comm"#,
+            &[],
+        )
+        .await;
+        assert!(out.status.success(), "{shape}: {}", out.stderr);
+        assert!(!out.stdout.contains(&base), "{shape}: {}", out.stdout);
+        let got: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+        assert_eq!(got, ["nsbox-init", "nsbox-init"], "{shape}: {}", out.stdout);
+    }
+}

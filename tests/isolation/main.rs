@@ -14,6 +14,10 @@
 //! - inherit an fd it was not given (an fd opened without O_CLOEXEC by the test): `fds`;
 //! - read its init's environment or memory, or ptrace it: `init_access`;
 //! - and `Sandbox::no_new_privs`: NoNewPrivs is 1 inside with it, 0 without: `no_new_privs`;
+//! - write the kernel's files (`/proc/sys`, `/sys`, the cgroup filesystem) or read
+//!   `/proc/kcore` and the like: `kernel_files`;
+//! - make the calls of the default syscall filter (TIOCSTI, also through the 32-bit ABI,
+//!   the keyring, personality flags), or escape a caller's own filter: `syscall_filter`;
 //! - unmount the fresh /proc to see the host's /proc beneath it (the mounts are locked):
 //!   `proc_lock`.
 //!
@@ -27,11 +31,13 @@ mod capabilities;
 mod fds;
 mod hostname;
 mod init_access;
+mod kernel_files;
 mod mounts;
 mod network;
 mod no_new_privs;
 mod proc_lock;
 mod processes;
+mod syscall_filter;
 mod terminal;
 
 use std::collections::BTreeSet;

@@ -140,6 +140,32 @@ async fn a_dead_launcher_gives_a_clear_error_and_direct_spawns_still_work() -> R
     Ok(())
 }
 
+/// The safe defaults hold for the launcher's sandboxes as for direct ones: no capability, the
+/// default syscall filter, /proc/sys read-only, and an init that shows neither the
+/// orchestrator's argv nor the launcher's.
+async fn the_launchers_sandboxes_get_the_safe_defaults() -> Result<(), String> {
+    let script = r#"
+        grep -E '^(CapEff|CapBnd|Seccomp):' /proc/self/status
+        grep -c ' /proc/sys ro,' /proc/self/mountinfo
+        tr -d '\0' < /proc/1/cmdline; echo
+    "#;
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", script]).namespaces(all());
+    let out = tokio::time::timeout(DEADLINE, sb.output())
+        .await
+        .map_err(|_| "timed out")?
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let want = "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nSeccomp:\t2\n1\nnsbox-init\n";
+    if text != want {
+        return Err(format!(
+            "expected {want:?}, got {text:?} ({})",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
 const CHILD: &str = "launcher-orchestrator";
 
 /// Child mode: start a launcher, print its pid, wait to be killed.
@@ -194,6 +220,9 @@ fn main() -> ExitCode {
         "many_concurrent_spawns_through_the_launcher_all_report_right",
         || rt.block_on(many_concurrent_spawns_through_the_launcher_all_report_right()),
     );
+    h.check("the_launchers_sandboxes_get_the_safe_defaults", || {
+        rt.block_on(the_launchers_sandboxes_get_the_safe_defaults())
+    });
     // Kills this process's launcher: after every check that needs it.
     h.check(
         "a_dead_launcher_gives_a_clear_error_and_direct_spawns_still_work",
