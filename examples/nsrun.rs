@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use clap::Parser;
-use nsbox::{Namespace, Namespaces, Supervisor, enter, exit_as_status};
+use nsbox::{
+    Capabilities, Capability, Namespace, Namespaces, SeccompProgram, Supervisor, enter,
+    exit_as_status,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -61,6 +64,21 @@ struct Args {
     /// When PROGRAM ends, wait for every process left instead of killing them
     #[arg(long)]
     wait_all: bool,
+    /// Start PROGRAM in a new session, without the terminal (it cannot inject keystrokes with TIOCSTI or signal your shell)
+    #[arg(long)]
+    new_session: bool,
+    /// Let PROGRAM keep the capability CAP (as CAP_NET_ADMIN or net_admin; ALL keeps every one); repeatable. By default it has none
+    #[arg(long, value_name = "CAP")]
+    cap_add: Vec<String>,
+    /// Do not install the default syscall filter (TIOCSTI, keyring, kexec and the rest refused)
+    #[arg(long)]
+    no_syscall_filter: bool,
+    /// Also install the seccomp BPF program read from file descriptor FD (an array of struct sock_filter); repeatable
+    #[arg(long, value_name = "FD")]
+    seccomp: Vec<i32>,
+    /// Leave /proc/sys, /sys and the like writable and /proc/kcore and the like visible in a new mount namespace
+    #[arg(long)]
+    no_protect_kernel: bool,
     /// Join the namespace KIND (user, mnt, uts, ipc, net, pid, cgroup) at PATH first; repeatable
     #[arg(long, value_name = "KIND:PATH", value_parser = parse_join)]
     join: Vec<(Namespace, PathBuf)>,
@@ -92,7 +110,8 @@ fn namespaces(a: &Args) -> Namespaces {
         .ipc(a.ipc || a.all)
         .map_user(a.map_user)
         .map_group(a.map_group)
-        .best_effort(a.best_effort);
+        .best_effort(a.best_effort)
+        .protect_kernel(!a.no_protect_kernel);
     if let Some(h) = &a.hostname {
         ns.hostname(h.clone());
     }
@@ -103,6 +122,48 @@ fn namespaces(a: &Args) -> Namespaces {
         ns.join_path(Some(*kind), path.clone());
     }
     ns
+}
+
+/// The supervisor of PROGRAM, with what it keeps and the filters it gets. The seccomp
+/// programs are read before enter(), from fds of the caller.
+fn supervisor(a: &Args) -> Result<Supervisor, String> {
+    let mut sup = Supervisor::new();
+    sup.wait_all(a.wait_all)
+        .new_session(a.new_session)
+        .default_syscall_filter(!a.no_syscall_filter);
+    let mut caps = Capabilities::none();
+    for name in &a.cap_add {
+        caps = if name.eq_ignore_ascii_case("all") {
+            Capabilities::all()
+        } else {
+            caps.with(name.parse::<Capability>().map_err(|e| e.to_string())?)
+        };
+    }
+    sup.capabilities(caps);
+    for &fd in &a.seccomp {
+        let bytes = read_fd(fd).map_err(|e| format!("--seccomp {fd}: {e}"))?;
+        sup.seccomp(SeccompProgram::from_bytes(bytes).map_err(|e| format!("--seccomp {fd}: {e}"))?);
+    }
+    Ok(sup)
+}
+
+/// Everything in the caller's fd `fd`, which is then closed.
+fn read_fd(fd: i32) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: F_GETFD only asks whether the number is open.
+    if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not an open file descriptor above 2",
+        ));
+    }
+    // SAFETY: the caller handed this fd to nsrun for it to read and close; nothing else in
+    // this process uses it.
+    let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut out = Vec::new();
+    f.read_to_end(&mut out)?;
+    Ok(out)
 }
 
 fn fail(code: i32, err: &dyn std::fmt::Display) -> ! {
@@ -120,6 +181,10 @@ fn main() {
             std::process::exit(125)
         }
         Err(e) => e.exit(),
+    };
+    let sup = match supervisor(&args) {
+        Ok(s) => s,
+        Err(e) => fail(125, &e),
     };
     let entered = match enter(namespaces(&args)) {
         Ok(e) => e,
@@ -140,7 +205,7 @@ fn main() {
     };
     let mut cmd = Command::new(&args.program);
     cmd.args(&args.args);
-    let result = rt.block_on(Supervisor::new().wait_all(args.wait_all).run(cmd));
+    let result = rt.block_on(sup.run(cmd));
     match result {
         Ok(status) => exit_as_status(status),
         Err(e) => {

@@ -7,6 +7,7 @@
 //! - [`supervisor`]: the async reaper and signal forwarder of the inside;
 //! - `tty`: the terminal's foreground hand-over.
 
+mod restrict;
 pub(crate) mod supervisor;
 pub(crate) mod tty;
 mod waiter;

@@ -9,7 +9,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, getpid};
 use std::os::unix::process::CommandExt;
 
+use crate::caps::Capabilities;
 use crate::error::Error;
+use crate::seccomp::SeccompProgram;
 use crate::signals::FORWARDED;
 use crate::steps::Step;
 
@@ -49,6 +51,8 @@ use crate::steps::Step;
 pub struct Supervisor {
     /// Wait for every process when the main command ends, instead of killing the rest.
     wait_all: bool,
+    /// What the main command gives up before its exec.
+    restrict: super::restrict::Restrict,
 }
 
 impl Supervisor {
@@ -61,6 +65,37 @@ impl Supervisor {
     /// kill what is left).
     pub fn wait_all(&mut self, on: bool) -> &mut Self {
         self.wait_all = on;
+        self
+    }
+
+    /// Start the main command in a new session, without the controlling terminal (default
+    /// false: an interactive shell needs the terminal). With it, the command cannot open
+    /// `/dev/tty`, push keystrokes into the terminal with TIOCSTI, or signal its foreground
+    /// group; nor does it get the terminal's foreground.
+    pub fn new_session(&mut self, on: bool) -> &mut Self {
+        self.restrict.new_session = on;
+        self
+    }
+
+    /// The capabilities the main command keeps (default [`Capabilities::none`], as a
+    /// sandbox's command: even root in the user namespace cannot mount, change the network
+    /// or trace processes). [`Capabilities::all`] drops nothing.
+    pub fn capabilities(&mut self, caps: Capabilities) -> &mut Self {
+        self.restrict.capabilities = caps;
+        self
+    }
+
+    /// Install nsbox's default syscall filter in the main command (default true; see
+    /// [`Sandbox::default_syscall_filter`](crate::Sandbox::default_syscall_filter)).
+    pub fn default_syscall_filter(&mut self, on: bool) -> &mut Self {
+        self.restrict.default_filter = on;
+        self
+    }
+
+    /// Also install a seccomp program of the caller's in the main command (see
+    /// [`Sandbox::seccomp`](crate::Sandbox::seccomp)).
+    pub fn seccomp(&mut self, program: SeccompProgram) -> &mut Self {
+        self.restrict.filters.push(program);
         self
     }
 
@@ -81,11 +116,16 @@ impl Supervisor {
         cmd: Command,
     ) -> impl std::future::Future<Output = io::Result<ExitStatus>> + Send + 'static {
         let wait_all = self.wait_all;
-        run(wait_all, cmd)
+        let restrict = self.restrict.clone();
+        run(wait_all, restrict, cmd)
     }
 }
 
-async fn run(wait_all: bool, mut cmd: Command) -> io::Result<ExitStatus> {
+async fn run(
+    wait_all: bool,
+    restrict: super::restrict::Restrict,
+    mut cmd: Command,
+) -> io::Result<ExitStatus> {
     let pid1 = getpid().as_raw() == 1;
     if !pid1 {
         // Orphans of the command must come to us, not to the host's init.
@@ -100,15 +140,24 @@ async fn run(wait_all: bool, mut cmd: Command) -> io::Result<ExitStatus> {
     );
 
     let program = cmd.get_program().to_owned();
-    cmd.process_group(0);
-    let tty = super::tty::Foreground::claim();
+    let failed_step = restrict.apply(&mut cmd)?;
+    // A new session (setsid in the hook) makes its own group and has no terminal.
+    let tty = if restrict.new_session {
+        None
+    } else {
+        cmd.process_group(0);
+        super::tty::Foreground::claim()
+    };
     if let Some(t) = &tty {
         crate::child::foreground::take_foreground_before_exec(&mut cmd, t.raw_fd());
     }
-    let child = cmd.spawn().map_err(|e| match e.raw_os_error() {
-        Some(_) => Error::from_std(Step::Exec, &e).with_path(&program),
+    let spawned = cmd.spawn();
+    drop(cmd); // and with it the hook's end of the failed-step pipe
+    let child = spawned.map_err(|e| match (failed_step.take(), e.raw_os_error()) {
+        (Some(step), _) => Error::from(step),
+        (None, Some(_)) => Error::from_std(Step::Exec, &e).with_path(&program),
         // std's own refusals (a NUL in the program or an argument) are bad input.
-        None => Error::invalid(Step::Exec, e.to_string()).with_path(&program),
+        (None, None) => Error::invalid(Step::Exec, e.to_string()).with_path(&program),
     })?;
     let main = Pid::from_raw(child.id() as i32);
     drop(child); // never waited through std: the reaper below owns every status

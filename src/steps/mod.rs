@@ -100,6 +100,8 @@ steps! {
     Hook,
     /// Changing to the command's working directory.
     Chdir,
+    /// Starting a new session (setsid) for the command.
+    Setsid,
     /// Installing a seccomp filter for the command.
     Seccomp,
     /// Dropping the command's capabilities.
@@ -165,6 +167,7 @@ impl Step {
             WaitGo => "wait for the setup hook",
             Hook => "setup hook",
             Chdir => "chdir",
+            Setsid => "start a new session",
             Seccomp => "install the syscall filter",
             Capabilities => "drop capabilities",
             Exec => "exec",

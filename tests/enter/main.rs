@@ -15,5 +15,6 @@ mod isolation;
 mod job_control;
 mod pid1_access;
 mod reaping;
+mod restrictions;
 mod signals;
 mod tty;
