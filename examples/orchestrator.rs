@@ -18,7 +18,9 @@
 //!
 //! Every action gets its own [`Sandbox`]: by default new user, mount, pid (with a fresh
 //! `/proc`), uts, ipc and network namespaces (`Namespaces::all()`: the network holds only
-//! `lo`). `--net` keeps the host's network; `--no-namespaces` creates none (the action still
+//! `lo`). An action's environment is only `PATH=/usr/local/bin:/usr/bin:/bin` and the
+//! variables named with `--env` (never the orchestrator's whole environment, which may hold
+//! credentials). `--net` keeps the host's network; `--no-namespaces` creates none (the action still
 //! runs under its own reaper, which kills what it leaves behind). Stdin is `/dev/null`;
 //! stdout and stderr are captured. The sandboxes are created through the launcher (a fork
 //! server started first thing in `main`) unless `--no-launcher` is given.
@@ -87,6 +89,9 @@ struct Args {
     /// Hostname inside the sandboxes
     #[arg(long, value_name = "NAME")]
     hostname: Option<OsString>,
+    /// Pass the environment variable NAME (from this process's environment) or set NAME=VALUE in every action; repeatable. Actions get only PATH=/usr/local/bin:/usr/bin:/bin and these, never this process's whole environment
+    #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]")]
+    env: Vec<String>,
     /// Run every action with `sh -c`, even one without shell syntax
     #[arg(long)]
     always_shell: bool,
@@ -103,6 +108,27 @@ struct Args {
     /// The actions (instead of --file)
     #[arg(value_name = "ACTION")]
     actions: Vec<String>,
+}
+
+/// The fixed PATH, then each `--env`: `NAME=VALUE` as given, `NAME` from this process's
+/// environment (skipped when unset). A secret in the orchestrator's environment (a token,
+/// SSH_AUTH_SOCK) reaches an action only when named.
+fn action_env(names: &[String]) -> Vec<(OsString, OsString)> {
+    let mut env: BTreeMap<OsString, OsString> = BTreeMap::new();
+    env.insert("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into());
+    for e in names {
+        match e.split_once('=') {
+            Some((k, v)) => {
+                env.insert(k.into(), v.into());
+            }
+            None => {
+                if let Some(v) = std::env::var_os(e) {
+                    env.insert(e.into(), v);
+                }
+            }
+        }
+    }
+    env.into_iter().collect()
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {
@@ -123,6 +149,8 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 /// Everything an action's task needs, shared.
 struct Config {
     namespaces: Option<Namespaces>,
+    /// The actions' whole environment.
+    env: Vec<(OsString, OsString)>,
     timeout: Option<Duration>,
     kill_after: Duration,
     always_shell: bool,
@@ -219,7 +247,9 @@ fn sandbox_for(action: &str, cfg: &Config) -> Sandbox {
         sb.args(["-c", action]);
         sb
     };
-    sb.stdin(Stdio::null())
+    sb.env_clear()
+        .envs(cfg.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_after(cfg.kill_after);
@@ -678,6 +708,7 @@ async fn run(args: Args, actions: Vec<Action>) -> i32 {
     };
     let cfg = Arc::new(Config {
         namespaces,
+        env: action_env(&args.env),
         timeout: args.timeout,
         kill_after: args.kill_after,
         always_shell: args.always_shell,

@@ -58,17 +58,44 @@ impl IdMap {
 
 /// A [`SetupHook`] that writes multi-range id maps with newuidmap(1) and newgidmap(1), so an
 /// unprivileged user's subordinate ids (from /etc/subuid, /etc/subgid) are usable inside.
+///
+/// setgroups(2) is denied in the sandbox's user namespace by default, as with the single-id
+/// maps: newgidmap leaves it allowed, and a process inside could then drop the caller's
+/// supplementary groups and read a file whose group permissions deny one of them (a file
+/// `rw----r--` of group `noaccess`). `allow_setgroups` allows it, for programs that must
+/// set their groups inside (package managers, su).
 #[derive(Clone, Debug)]
 pub struct NewIdMaps {
     /// uid map lines.
     pub uid_maps: Vec<IdMap>,
     /// gid map lines.
     pub gid_maps: Vec<IdMap>,
+    /// Leave setgroups(2) allowed inside (default false: `deny` is written to
+    /// `/proc/PID/setgroups` before the gid map).
+    pub allow_setgroups: bool,
+}
+
+impl NewIdMaps {
+    /// These maps, with setgroups denied.
+    pub fn new(uid_maps: Vec<IdMap>, gid_maps: Vec<IdMap>) -> Self {
+        NewIdMaps {
+            uid_maps,
+            gid_maps,
+            allow_setgroups: false,
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl SetupHook for NewIdMaps {
     async fn setup(&self, ctx: &SetupContext<'_>) -> io::Result<()> {
+        if !self.allow_setgroups {
+            // Before the gid map, after which it can no longer change; newgidmap leaves a
+            // `deny` in place.
+            let path = format!("/proc/{}/setgroups", ctx.pid);
+            std::fs::write(&path, "deny")
+                .map_err(|e| Error::from_std(Step::Setgroups, &e).with_path(&path))?;
+        }
         for (prog, maps) in [("newuidmap", &self.uid_maps), ("newgidmap", &self.gid_maps)] {
             let mut cmd = tokio::process::Command::new(prog);
             cmd.arg(ctx.pid.to_string());

@@ -164,8 +164,8 @@ fn caller_maps() -> Result<NewIdMaps, String> {
             "subordinate ranges too small to hold id 1000: {uc}, {gc}"
         ));
     }
-    Ok(NewIdMaps {
-        uid_maps: vec![
+    Ok(NewIdMaps::new(
+        vec![
             IdMap::single(0, uid.as_raw()),
             IdMap {
                 inside: 1,
@@ -173,7 +173,7 @@ fn caller_maps() -> Result<NewIdMaps, String> {
                 count: uc.min(65536),
             },
         ],
-        gid_maps: vec![
+        vec![
             IdMap::single(0, gid.as_raw()),
             IdMap {
                 inside: 1,
@@ -181,7 +181,7 @@ fn caller_maps() -> Result<NewIdMaps, String> {
                 count: gc.min(65536),
             },
         ],
-    })
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -205,8 +205,10 @@ async fn new_id_maps_makes_a_subordinate_range_usable_inside() {
     );
     let pid = Arc::new(AtomicU32::new(0));
     let mut sb = Sandbox::new("sh");
+    // The command mounts and chowns: it keeps its capabilities.
     sb.args(["-c", &script])
         .namespaces(with_pidns())
+        .capabilities(nsbox::Capabilities::all())
         .setup_hook(Arc::new(Probe {
             pid: pid.clone(),
             fail: false,
@@ -251,8 +253,8 @@ async fn new_id_maps_with_a_range_the_caller_does_not_own_fails_cleanly() {
         .setup_hook(Arc::new(Probe {
             pid: pid.clone(),
             fail: false,
-            inner: Some(NewIdMaps {
-                uid_maps: vec![
+            inner: Some(NewIdMaps::new(
+                vec![
                     IdMap::single(0, uid),
                     IdMap {
                         inside: 1,
@@ -260,8 +262,8 @@ async fn new_id_maps_with_a_range_the_caller_does_not_own_fails_cleanly() {
                         count: 10,
                     },
                 ],
-                gid_maps: vec![IdMap::single(0, gid)],
-            }),
+                vec![IdMap::single(0, gid)],
+            )),
         }));
     let err = deadline(test, sb.spawn())
         .await
@@ -270,4 +272,53 @@ async fn new_id_maps_with_a_range_the_caller_does_not_own_fails_cleanly() {
     assert!(msg.contains("newuidmap"), "{msg}");
     assert_process_gone(pid.load(Ordering::SeqCst), test).await;
     assert!(pids_with_marker(&m).is_empty(), "the command ran");
+}
+
+/// setgroups(2) is denied inside by default (newgidmap leaves it allowed, and the command
+/// could drop a supplementary group that a file's permissions deny), even for a command that
+/// kept every capability; `allow_setgroups` allows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_id_maps_denies_setgroups_unless_allowed() {
+    let test = "new_id_maps_denies_setgroups_unless_allowed";
+    let maps = match caller_maps() {
+        Ok(m) => m,
+        Err(why) => {
+            skip(test, &why);
+            return;
+        }
+    };
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        skip(test, "/usr/bin/python3 is not installed");
+        return;
+    }
+    let probe = r#"
+import os
+print(open("/proc/self/setgroups").read().strip())
+try:
+    os.setgroups([]); print("setgroups ok")
+except OSError as e:
+    print("setgroups", e.errno)
+"#;
+    for (allow, want) in [
+        (false, format!("deny\nsetgroups {}\n", libc::EPERM)),
+        (true, "allow\nsetgroups ok\n".to_string()),
+    ] {
+        let mut maps = maps.clone();
+        maps.allow_setgroups = allow;
+        let mut sb = Sandbox::new("/usr/bin/python3");
+        sb.args(["-c", probe])
+            .namespaces(with_pidns())
+            .capabilities(nsbox::Capabilities::all())
+            .setup_hook(Arc::new(maps));
+        let out = deadline(test, sb.output())
+            .await
+            .expect("spawn with NewIdMaps");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text,
+            want,
+            "allow_setgroups {allow}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use crate::support::*;
 
 /// The orchestrator as the current user, or as uid/gid 65534 through setpriv; its processes
-/// tagged with `marker` in [`MARKER_VAR`] (the sandboxes inherit it).
+/// tagged with `marker` in [`MARKER_VAR`] (the sandboxes get it through `--env`).
 fn orchestrator(as_nobody: bool, marker: &str, args: &[&str]) -> Command {
     let mut cmd = if as_nobody {
         let mut c = Command::new(AS_NOBODY[0]);
@@ -23,7 +23,9 @@ fn orchestrator(as_nobody: bool, marker: &str, args: &[&str]) -> Command {
     } else {
         Command::new(example_path("orchestrator"))
     };
-    cmd.args(args)
+    // The sandboxes get only the environment named: name the marker.
+    cmd.args(["--env", MARKER_VAR])
+        .args(args)
         .env(MARKER_VAR, marker)
         .current_dir("/")
         .stdin(Stdio::null());
@@ -414,4 +416,45 @@ fn on_a_narrow_terminal_a_failures_reason_is_never_cut() {
     );
     assert!(line.contains("/a/long/path (exit 7, "), "{line:?}");
     assert_no_leftovers(&m);
+}
+
+/// An action sees only the fixed PATH and the variables named with `--env`: not a secret of
+/// the orchestrator's environment, nor the orchestrator's argv through its init.
+#[test]
+fn the_orchestrator_passes_only_the_environment_it_names() {
+    let m = marker();
+    let mut cmd = orchestrator(
+        false,
+        &m,
+        &[
+            "--verbose",
+            "--env",
+            "NSBOX_PASSED",
+            "--env",
+            "NSBOX_SET=given",
+            "env | sort; tr -d '\\0' < /proc/1/cmdline; echo",
+        ],
+    );
+    cmd.env("NSBOX_SECRET", "hunter2")
+        .env("NSBOX_PASSED", "yes");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for want in [
+        "PATH=/usr/local/bin:/usr/bin:/bin",
+        "NSBOX_PASSED=yes",
+        "NSBOX_SET=given",
+    ] {
+        assert!(out.stdout.contains(want), "{want} missing: {}", out.stdout);
+    }
+    assert!(
+        !out.stdout.contains("hunter2"),
+        "the secret leaked: {}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("HOME="), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("--env"),
+        "the orchestrator's argv is visible: {}",
+        out.stdout
+    );
 }
