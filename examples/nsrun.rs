@@ -70,6 +70,9 @@ struct Args {
     /// Let PROGRAM keep the capability CAP (as CAP_NET_ADMIN or net_admin; ALL keeps every one); repeatable. By default it has none
     #[arg(long, value_name = "CAP")]
     cap_add: Vec<String>,
+    /// Let PROGRAM make new user namespaces (the default syscall filter refuses them)
+    #[arg(long)]
+    allow_userns: bool,
     /// Do not install the default syscall filter (TIOCSTI, keyring, kexec and the rest refused)
     #[arg(long)]
     no_syscall_filter: bool,
@@ -130,7 +133,8 @@ fn supervisor(a: &Args) -> Result<Supervisor, String> {
     let mut sup = Supervisor::new();
     sup.wait_all(a.wait_all)
         .new_session(a.new_session)
-        .default_syscall_filter(!a.no_syscall_filter);
+        .default_syscall_filter(!a.no_syscall_filter)
+        .nested_user_namespaces(a.allow_userns);
     let mut caps = Capabilities::none();
     for name in &a.cap_add {
         caps = if name.eq_ignore_ascii_case("all") {

@@ -18,7 +18,8 @@
 //!
 //! Every action gets its own [`Sandbox`]: by default new user, mount, pid (with a fresh
 //! `/proc`), uts, ipc and network namespaces (`Namespaces::all()`: the network holds only
-//! `lo`). An action's environment is only `PATH=/usr/local/bin:/usr/bin:/bin` and the
+//! `lo`), and sees the host's files read-only with a fresh tmpfs on `/tmp` (`--writable PATH`
+//! lets it write PATH, `--host-fs` everywhere this process may). An action's environment is only `PATH=/usr/local/bin:/usr/bin:/bin` and the
 //! variables named with `--env` (never the orchestrator's whole environment, which may hold
 //! credentials). `--net` keeps the host's network; `--no-namespaces` creates none (the action still
 //! runs under its own reaper, which kills what it leaves behind). Stdin is `/dev/null`;
@@ -54,7 +55,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use nsbox::{Namespaces, Rusage, Sandbox, Stdio};
+use nsbox::{Filesystem, Namespaces, Rusage, Sandbox, Stdio};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -92,6 +93,17 @@ struct Args {
     /// Pass the environment variable NAME (from this process's environment) or set NAME=VALUE in every action; repeatable. Actions get only PATH=/usr/local/bin:/usr/bin:/bin and these, never this process's whole environment
     #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]")]
     env: Vec<String>,
+    /// Let the actions write PATH (by default they see the host read-only, with a fresh /tmp); repeatable
+    #[arg(
+        short = 'w',
+        long,
+        value_name = "PATH",
+        conflicts_with = "no_namespaces"
+    )]
+    writable: Vec<PathBuf>,
+    /// Let the actions write wherever this process may (the host's mounts as they are)
+    #[arg(long, conflicts_with_all = ["no_namespaces", "writable"])]
+    host_fs: bool,
     /// Run every action with `sh -c`, even one without shell syntax
     #[arg(long)]
     always_shell: bool,
@@ -149,6 +161,8 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 /// Everything an action's task needs, shared.
 struct Config {
     namespaces: Option<Namespaces>,
+    /// The actions' filesystem view (with namespaces).
+    filesystem: Option<Filesystem>,
     /// The actions' whole environment.
     env: Vec<(OsString, OsString)>,
     timeout: Option<Duration>,
@@ -255,6 +269,9 @@ fn sandbox_for(action: &str, cfg: &Config) -> Sandbox {
         .kill_after(cfg.kill_after);
     if let Some(ns) = &cfg.namespaces {
         sb.namespaces(ns.clone());
+    }
+    if let Some(fs) = &cfg.filesystem {
+        sb.filesystem(fs.clone());
     }
     if let Some(t) = cfg.timeout {
         sb.timeout(t);
@@ -706,7 +723,18 @@ async fn run(args: Args, actions: Vec<Action>) -> i32 {
         }
         Some(ns)
     };
+    let filesystem = namespaces.as_ref().map(|_| {
+        if args.host_fs {
+            return Filesystem::host();
+        }
+        let mut fs = Filesystem::sandbox_default();
+        for w in &args.writable {
+            fs.writable(w.clone());
+        }
+        fs
+    });
     let cfg = Arc::new(Config {
+        filesystem,
         namespaces,
         env: action_env(&args.env),
         timeout: args.timeout,

@@ -62,6 +62,7 @@ mod child;
 mod enter;
 mod error;
 mod exit;
+mod fs;
 mod ns;
 mod proto;
 mod seccomp;
@@ -77,6 +78,7 @@ pub use enter::supervisor::Supervisor;
 pub use enter::{Entered, enter};
 pub use error::Error;
 pub use exit::exit_as_status;
+pub use fs::{Filesystem, Upper};
 pub use ns::{
     Namespace, NamespaceSet, Namespaces, Propagation, UTS_NAME_MAX, setns_fd, setns_path,
     setns_pidfd, thread_count, unshare,

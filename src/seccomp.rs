@@ -64,6 +64,7 @@ const LD_W_ABS: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
 const JEQ_K: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
 const JGE_K: u32 = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
 const RET_K: u32 = libc::BPF_RET | libc::BPF_K;
+const JSET_K: u32 = libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K;
 
 /// Offsets in `struct seccomp_data`.
 const NR: u32 = 0;
@@ -93,11 +94,21 @@ enum Refuse {
     ArgIn(u32, &'static [u32]),
     /// Calls whose argument `arg` (low 32 bits) is none of the values.
     ArgNotIn(u32, &'static [u32]),
+    /// Calls whose argument `arg` (low 32 bits) has any of the bits.
+    ArgHasBits(u32, u32),
+    /// Every call, with this errno (ENOSYS makes callers fall back, as for clone3).
+    AlwaysErrno(i32),
 }
 
-/// The ioctls a sandbox may not make.
+/// The ioctls a sandbox may not make: terminal injection, and USERFAULTFD_IOC_NEW, which
+/// makes a userfaultfd through /dev/userfaultfd (the same object as the refused syscall).
 #[allow(clippy::unnecessary_cast)]
-const TERMINAL_INJECTION: &[u32] = &[libc::TIOCSTI as u32, 0x541C /* TIOCLINUX */];
+const REFUSED_IOCTLS: &[u32] = &[
+    libc::TIOCSTI as u32,
+    0x541C, // TIOCLINUX
+    0xAA00, // USERFAULTFD_IOC_NEW
+];
+const CLONE_NEWUSER: u32 = 0x1000_0000;
 /// The personas `personality` may set (and the query).
 const PERSONAS: &[u32] = &[0, 0x0008, 0x0002_0000, 0x0002_0008, 0xffff_ffff];
 
@@ -108,6 +119,22 @@ struct Rule {
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     i386: Option<u32>,
     refuse: Refuse,
+}
+
+/// New user namespaces: unshare and clone with CLONE_NEWUSER (EPERM), clone3 (ENOSYS: its
+/// flags are in memory a filter cannot read; glibc and others fall back to clone).
+fn user_namespace_rules() -> Vec<Rule> {
+    use Refuse::*;
+    let r = |native: i64, i386: u32, refuse| Rule {
+        native: Some(native),
+        i386: Some(i386),
+        refuse,
+    };
+    vec![
+        r(libc::SYS_unshare, 310, ArgHasBits(0, CLONE_NEWUSER)),
+        r(libc::SYS_clone, 120, ArgHasBits(0, CLONE_NEWUSER)),
+        r(libc::SYS_clone3, 435, AlwaysErrno(libc::ENOSYS)),
+    ]
 }
 
 fn default_rules() -> Vec<Rule> {
@@ -126,11 +153,7 @@ fn default_rules() -> Vec<Rule> {
     #[cfg(not(target_arch = "x86_64"))]
     let arch_only = vec![r(Some(libc::SYS_kexec_file_load), None, Always)];
     let mut rules = vec![
-        r(
-            Some(libc::SYS_ioctl),
-            Some(54),
-            ArgIn(1, TERMINAL_INJECTION),
-        ),
+        r(Some(libc::SYS_ioctl), Some(54), ArgIn(1, REFUSED_IOCTLS)),
         r(Some(libc::SYS_add_key), Some(286), Always),
         r(Some(libc::SYS_request_key), Some(287), Always),
         r(Some(libc::SYS_keyctl), Some(288), Always),
@@ -166,6 +189,18 @@ fn emit_rule(out: &mut Vec<Insn>, nr: u32, refuse: Refuse) {
     match refuse {
         Refuse::Always => {
             out.push(jump(JEQ_K, nr, 0, 1));
+            out.push(stmt(RET_K, deny));
+        }
+        Refuse::AlwaysErrno(e) => {
+            out.push(jump(JEQ_K, nr, 0, 1));
+            out.push(stmt(RET_K, errno(e)));
+        }
+        Refuse::ArgHasBits(arg, bits) => {
+            // jeq nr; ld arg; jset bits -> deny; ret allow; deny
+            out.push(jump(JEQ_K, nr, 0, 4));
+            out.push(stmt(LD_W_ABS, arg_lo(arg)));
+            out.push(jump(JSET_K, bits, 1, 0));
+            out.push(stmt(RET_K, ALLOW));
             out.push(stmt(RET_K, deny));
         }
         Refuse::ArgIn(arg, values) => {
@@ -217,10 +252,13 @@ const NATIVE_ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
 const I386_ARCH: u32 = 0x4000_0003; // AUDIT_ARCH_I386
 
 /// Compile the default filter. `None` on an architecture it does not know.
-fn compile_default() -> Option<Vec<Insn>> {
+fn compile_default(user_namespaces: bool) -> Option<Vec<Insn>> {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     {
-        let rules = default_rules();
+        let mut rules = default_rules();
+        if !user_namespaces {
+            rules.extend(user_namespace_rules());
+        }
         let mut native = Vec::new();
         emit_section(
             &mut native,
@@ -255,17 +293,19 @@ fn compile_default() -> Option<Vec<Insn>> {
     }
 }
 
-/// The default filter, compiled once per process.
-pub(crate) fn default_filter() -> io::Result<&'static [Insn]> {
-    static DEFAULT: OnceLock<Option<Vec<Insn>>> = OnceLock::new();
-    DEFAULT
-        .get_or_init(compile_default)
+/// The default filter, compiled once per process; `user_namespaces`: the command may make
+/// new user namespaces.
+pub(crate) fn default_filter(user_namespaces: bool) -> io::Result<&'static [Insn]> {
+    static STRICT: OnceLock<Option<Vec<Insn>>> = OnceLock::new();
+    static NESTED: OnceLock<Option<Vec<Insn>>> = OnceLock::new();
+    let cell = if user_namespaces { &NESTED } else { &STRICT };
+    cell.get_or_init(|| compile_default(user_namespaces))
         .as_deref()
         .ok_or_else(|| {
             crate::Error::invalid(
                 crate::Step::Seccomp,
                 "nsbox has no default syscall filter for this architecture; turn it off with \
-             Sandbox::default_syscall_filter(false)",
+                 Sandbox::default_syscall_filter(false)",
             )
             .into()
         })
@@ -358,11 +398,11 @@ mod tests {
                     let o = i.k as usize;
                     acc = u32::from_ne_bytes(data[o..o + 4].try_into().unwrap());
                 }
-                JEQ_K | JGE_K => {
-                    let hit = if code == JEQ_K {
-                        acc == i.k
-                    } else {
-                        acc >= i.k
+                JEQ_K | JGE_K | JSET_K => {
+                    let hit = match code {
+                        JEQ_K => acc == i.k,
+                        JGE_K => acc >= i.k,
+                        _ => acc & i.k != 0,
                     };
                     pc += usize::from(if hit { i.jt } else { i.jf });
                 }
@@ -373,7 +413,7 @@ mod tests {
     }
 
     fn native(nr: i64, args: [u64; 6]) -> u32 {
-        run(default_filter().unwrap(), NATIVE_ARCH, nr as u32, args)
+        run(default_filter(false).unwrap(), NATIVE_ARCH, nr as u32, args)
     }
 
     #[test]
@@ -438,7 +478,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_32_bit_abi_is_filtered_with_its_own_numbers_and_x32_is_refused() {
-        let prog = default_filter().unwrap();
+        let prog = default_filter(false).unwrap();
         let deny = errno(libc::EPERM);
         let tiocsti = libc::TIOCSTI as u64;
         assert_eq!(run(prog, I386_ARCH, 54, [0, tiocsti, 0, 0, 0, 0]), deny);
@@ -459,7 +499,7 @@ mod tests {
 
     #[test]
     fn programs_survive_bytes_and_bad_lengths_are_refused() {
-        let prog = default_filter().unwrap();
+        let prog = default_filter(false).unwrap();
         let bytes = bytes_of(prog);
         let back = insns_of(
             SeccompProgram::from_bytes(bytes.clone())
@@ -473,5 +513,41 @@ mod tests {
                 "{bad} bytes"
             );
         }
+    }
+
+    #[test]
+    fn new_user_namespaces_and_the_userfaultfd_device_are_refused_unless_allowed() {
+        let strict = default_filter(false).unwrap();
+        let nested = default_filter(true).unwrap();
+        let newuser = u64::from(CLONE_NEWUSER);
+        let deny = errno(libc::EPERM);
+        for (nr, i386) in [(libc::SYS_unshare, 310), (libc::SYS_clone, 120)] {
+            let with = [newuser | 0x11, 0, 0, 0, 0, 0];
+            assert_eq!(run(strict, NATIVE_ARCH, nr as u32, with), deny, "{nr}");
+            assert_eq!(run(nested, NATIVE_ARCH, nr as u32, with), ALLOW, "{nr}");
+            // Threads, forks and other namespaces stay allowed.
+            assert_eq!(
+                run(strict, NATIVE_ARCH, nr as u32, [0x3d0f00, 0, 0, 0, 0, 0]),
+                ALLOW
+            );
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(run(strict, I386_ARCH, i386, with), deny, "i386 {i386}");
+            let _ = i386;
+        }
+        let clone3 = libc::SYS_clone3 as u32;
+        assert_eq!(
+            run(strict, NATIVE_ARCH, clone3, [0; 6]),
+            errno(libc::ENOSYS)
+        );
+        assert_eq!(run(nested, NATIVE_ARCH, clone3, [0; 6]), ALLOW);
+        let uffd_new = [3, 0xAA00, 0, 0, 0, 0];
+        assert_eq!(
+            run(strict, NATIVE_ARCH, libc::SYS_ioctl as u32, uffd_new),
+            deny
+        );
+        assert_eq!(
+            run(nested, NATIVE_ARCH, libc::SYS_ioctl as u32, uffd_new),
+            deny
+        );
     }
 }

@@ -143,15 +143,24 @@ fn set_up(plan: &Plan) -> Result<(), StepError> {
     }
     if let Some(p) = spec.propagation {
         steps::mounts::root_propagation(p)?;
-        if spec.mount_proc {
+        let fs = spec.fs.as_ref();
+        if let Some(fs) = fs {
+            // An empty root gets its fresh /proc from its own ops.
+            steps::fs::build(fs, &plan.fs_slots)?;
+        }
+        let empty = fs.is_some_and(|f| f.base == crate::fs::Base::Empty);
+        if spec.mount_proc && !empty {
             steps::mounts::mount_proc()?;
         }
         // Opened before /proc/sys turns read-only.
         let last_pid = (spec.mount_proc && spec.lock_mounts)
-            .then(steps::mounts::open_last_pid)
+            .then(|| steps::mounts::open_last_pid_in(fs))
             .flatten();
         if spec.restrict.protect_kernel {
-            steps::mounts::protect_kernel()?;
+            steps::mounts::protect_kernel(fs)?;
+        }
+        if let Some(fs) = fs.filter(|f| f.base == crate::fs::Base::Empty) {
+            steps::fs::pivot(fs)?;
         }
         if spec.mount_proc && spec.lock_mounts {
             steps::mounts::lock_mounts(last_pid.as_ref())?;

@@ -156,7 +156,7 @@ pub fn enter(ns: impl Into<Namespaces>) -> io::Result<Entered> {
         steps::mounts::root_propagation(ns.propagation)?;
         protect = ns.protect_kernel;
         if protect && !(ns.mount_proc && ns.kinds.contains(Namespace::Pid)) {
-            steps::mounts::protect_kernel()?;
+            steps::mounts::protect_kernel(None)?;
             protect = false;
         }
     }
@@ -180,7 +180,7 @@ pub fn enter(ns: impl Into<Namespaces>) -> io::Result<Entered> {
         out.proc_mounted = mount_proc;
     } else if protect {
         // The pid namespace was skipped (best effort): no fresh /proc will come.
-        steps::mounts::protect_kernel()?;
+        steps::mounts::protect_kernel(None)?;
     }
     Ok(out)
 }
@@ -240,7 +240,7 @@ fn fork_pid1(mount_proc: bool, lock_mounts: bool, protect: bool) -> io::Result<(
                 steps::mounts::mount_proc()?;
                 let last_pid = steps::mounts::open_last_pid();
                 if protect {
-                    steps::mounts::protect_kernel()?;
+                    steps::mounts::protect_kernel(None)?;
                 }
                 // Lock it, so that root inside cannot unmount it and see the host's /proc.
                 if lock_mounts {

@@ -18,6 +18,7 @@ pub(crate) struct Restrict {
     pub new_session: bool,
     pub capabilities: Capabilities,
     pub default_filter: bool,
+    pub user_namespaces: bool,
     pub filters: Vec<SeccompProgram>,
 }
 
@@ -27,6 +28,7 @@ impl Default for Restrict {
             new_session: false,
             capabilities: Capabilities::none(),
             default_filter: true,
+            user_namespaces: false,
             filters: Vec::new(),
         }
     }
@@ -42,7 +44,7 @@ impl Restrict {
         .map_err(|e| io::Error::from(crate::Error::os(crate::Step::Pipe, e.raw_os_error())))?;
         let mut filters: Vec<Vec<Insn>> = Vec::new();
         if self.default_filter {
-            filters.push(crate::seccomp::default_filter()?.to_vec());
+            filters.push(crate::seccomp::default_filter(self.user_namespaces)?.to_vec());
         }
         filters.extend(
             self.filters

@@ -92,6 +92,13 @@ impl Supervisor {
         self
     }
 
+    /// Let the main command make new user namespaces (default false; see
+    /// [`Sandbox::nested_user_namespaces`](crate::Sandbox::nested_user_namespaces)).
+    pub fn nested_user_namespaces(&mut self, on: bool) -> &mut Self {
+        self.restrict.user_namespaces = on;
+        self
+    }
+
     /// Also install a seccomp program of the caller's in the main command (see
     /// [`Sandbox::seccomp`](crate::Sandbox::seccomp)).
     pub fn seccomp(&mut self, program: SeccompProgram) -> &mut Self {

@@ -28,6 +28,9 @@ pub(crate) struct Plan {
     /// This process's argv and environment areas (`[arg_start, arg_end, env_start,
     /// env_end]`), which the init overwrites in its copy of memory; zeros when unknown.
     pub memory_areas: [usize; 4],
+    /// One slot per source of the filesystem view, where the init keeps the detached mount
+    /// trees it opens (allocated here: the init allocates nothing).
+    pub fs_slots: Box<[std::cell::Cell<i32>]>,
 }
 
 /// The fds of a plan, in order: the report pipe's write end, the control pipe's read end, one
@@ -71,7 +74,11 @@ impl Plan {
         };
         let mut filters = Vec::new();
         if spec.restrict.default_filter {
-            filters.push(crate::seccomp::default_filter().ok()?.to_vec());
+            filters.push(
+                crate::seccomp::default_filter(spec.restrict.user_namespaces)
+                    .ok()?
+                    .to_vec(),
+            );
         }
         filters.extend(
             spec.restrict
@@ -79,7 +86,9 @@ impl Plan {
                 .iter()
                 .map(|f| crate::seccomp::insns_of(f)),
         );
+        let sources = spec.fs.as_ref().map_or(0, |f| f.sources.len());
         Some(Plan {
+            fs_slots: (0..sources).map(|_| std::cell::Cell::new(-1)).collect(),
             filters,
             memory_areas: memory_areas(),
             argv: ptrs(&spec.argv),

@@ -41,6 +41,8 @@ pub(crate) struct Spec {
     pub grace: Duration,
     /// What the sandbox may not do.
     pub restrict: Restrictions,
+    /// The filesystem view; `None`: the host's mounts as they are.
+    pub fs: Option<crate::fs::FsSpec>,
 }
 
 /// What a sandbox may not do, beyond its namespaces.
@@ -53,6 +55,8 @@ pub(crate) struct Restrictions {
     pub keep_caps: Option<u64>,
     /// Install nsbox's default syscall filter.
     pub default_filter: bool,
+    /// The default filter lets the command make new user namespaces.
+    pub user_namespaces: bool,
     /// The caller's own seccomp programs (checked [`SeccompProgram`](crate::SeccompProgram)
     /// bytes), installed after the default one.
     pub filters: Vec<Vec<u8>>,
@@ -65,6 +69,7 @@ impl Default for Restrictions {
             protect_kernel: true,
             keep_caps: Some(0),
             default_filter: true,
+            user_namespaces: false,
             filters: Vec::new(),
         }
     }

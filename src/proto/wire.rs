@@ -5,6 +5,7 @@ use std::ffi::CString;
 use std::time::Duration;
 
 use super::spec::{Restrictions, Spec};
+use crate::fs::{Base, FsSpec, Kind, PreparedOp};
 use crate::ns::kind::{NamespaceSet, Propagation};
 
 struct Writer(Vec<u8>);
@@ -165,9 +166,25 @@ pub(crate) fn encode(s: &Spec) -> Vec<u8> {
     w.bool(r.keep_caps.is_some());
     w.u64(r.keep_caps.unwrap_or(0));
     w.bool(r.default_filter);
+    w.bool(r.user_namespaces);
     w.u64(r.filters.len() as u64);
     for f in &r.filters {
         w.bytes(f);
+    }
+    w.bool(s.fs.is_some());
+    if let Some(fs) = &s.fs {
+        w.u8(base_code(fs.base));
+        w.cstrs(&fs.sources);
+        w.bytes(fs.staging.as_bytes());
+        w.u64(fs.ops.len() as u64);
+        for op in &fs.ops {
+            w.u8(op.kind as u8);
+            w.u64(op.source as i64 as u64);
+            w.bytes(op.dst.as_bytes());
+            w.u64(u64::from(op.flags));
+            w.u64(u64::from(op.mode));
+            w.bytes(&op.data);
+        }
     }
     w.0
 }
@@ -204,8 +221,54 @@ pub(crate) fn decode(buf: &[u8]) -> Option<Spec> {
         timeout: r.opt_millis()?,
         grace: r.millis()?,
         restrict: restrictions(&mut r)?,
+        fs: filesystem(&mut r)?,
     };
     r.0.is_empty().then_some(spec)
+}
+
+fn base_code(b: Base) -> u8 {
+    match b {
+        Base::Host => 0,
+        Base::HostReadOnly => 1,
+        Base::Empty => 2,
+    }
+}
+
+fn filesystem(r: &mut Reader<'_>) -> Option<Option<FsSpec>> {
+    if !r.bool()? {
+        return Some(None);
+    }
+    let base = match r.u8()? {
+        0 => Base::Host,
+        1 => Base::HostReadOnly,
+        2 => Base::Empty,
+        _ => return None,
+    };
+    let sources = r.cstrs()?;
+    let staging = CString::new(r.bytes()?).ok()?;
+    let n = usize::try_from(r.u64()?).ok()?;
+    let mut ops = Vec::with_capacity(n.min(4096));
+    for _ in 0..n {
+        let kind = Kind::from_code(r.u8()?)?;
+        let source = i32::try_from(r.u64()? as i64).ok()?;
+        if source >= 0 && source as usize >= sources.len() {
+            return None;
+        }
+        ops.push(PreparedOp {
+            kind,
+            source,
+            dst: CString::new(r.bytes()?).ok()?,
+            flags: u32::try_from(r.u64()?).ok()?,
+            mode: u32::try_from(r.u64()?).ok()?,
+            data: r.bytes()?,
+        });
+    }
+    Some(Some(FsSpec {
+        base,
+        sources,
+        ops,
+        staging,
+    }))
 }
 
 fn restrictions(r: &mut Reader<'_>) -> Option<Restrictions> {
@@ -213,6 +276,7 @@ fn restrictions(r: &mut Reader<'_>) -> Option<Restrictions> {
     let some_caps = r.bool()?;
     let caps = r.u64()?;
     let default_filter = r.bool()?;
+    let user_namespaces = r.bool()?;
     let n = usize::try_from(r.u64()?).ok()?;
     let mut filters = Vec::with_capacity(n.min(16));
     for _ in 0..n {
@@ -224,6 +288,7 @@ fn restrictions(r: &mut Reader<'_>) -> Option<Restrictions> {
         protect_kernel,
         keep_caps: some_caps.then_some(caps),
         default_filter,
+        user_namespaces,
         filters,
     })
 }
@@ -297,8 +362,16 @@ mod tests {
                 protect_kernel: false,
                 keep_caps: Some(1 << 12),
                 default_filter: true,
+                user_namespaces: true,
                 filters: vec![vec![6, 0, 0, 0, 0, 0, 0xff, 0x7f]],
             },
+            fs: Some({
+                let mut fs = crate::fs::Filesystem::empty();
+                fs.ro_bind("/", "/host")
+                    .tmpfs("/tmp")
+                    .symlink("usr/bin", "/bin");
+                fs.prepare().unwrap()
+            }),
         }
     }
 

@@ -38,7 +38,10 @@ pub(crate) struct Config {
     pub use_launcher: bool,
     pub capabilities: crate::caps::Capabilities,
     pub default_filter: bool,
+    pub user_namespaces: bool,
     pub filters: Vec<crate::seccomp::SeccompProgram>,
+    /// `None`: the default view ([`Filesystem::sandbox_default`](crate::Filesystem::sandbox_default)).
+    pub filesystem: Option<crate::fs::Filesystem>,
 }
 
 impl Config {
@@ -65,7 +68,9 @@ impl Config {
             use_launcher: true,
             capabilities: crate::caps::Capabilities::none(),
             default_filter: true,
+            user_namespaces: false,
             filters: Vec::new(),
+            filesystem: None,
         }
     }
 

@@ -20,6 +20,7 @@ pub(crate) mod prepare;
 pub(crate) mod stdio;
 
 use crate::caps::Capabilities;
+use crate::fs::Filesystem;
 use crate::seccomp::SeccompProgram;
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -261,11 +262,31 @@ impl Sandbox {
         self.cfg.default_filter = on;
         self
     }
+    /// Let the command make new user namespaces (default false: the default syscall filter
+    /// refuses unshare and clone with CLONE_NEWUSER with EPERM, and clone3 with ENOSYS, so
+    /// that callers fall back to clone). In a user namespace of its own a command regains
+    /// every capability there; with root mapped to host root it could then mount a cgroup
+    /// filesystem and raise its own limits. Needed by commands that sandbox themselves
+    /// (bwrap, browsers' sandboxes, nested nsbox).
+    pub fn nested_user_namespaces(&mut self, on: bool) -> &mut Self {
+        self.cfg.user_namespaces = on;
+        self
+    }
     /// Also install `program`, a seccomp BPF program of the caller's, in the command, after
     /// the default filter (when on), just before its exec and before its capabilities are
     /// dropped. May be called several times; the kernel takes the strictest answer of all.
     pub fn seccomp(&mut self, program: SeccompProgram) -> &mut Self {
         self.cfg.filters.push(program);
+        self
+    }
+    /// The filesystem the command sees, in the sandbox's mount namespace. Default, with a
+    /// mount namespace: the host read-only, with a fresh tmpfs on `/tmp`
+    /// ([`Filesystem::sandbox_default`]); name the paths the command may write with
+    /// [`Filesystem::writable`]. [`Filesystem::host`] is the host's mounts as they are,
+    /// writable as the caller's permissions allow. Without a mount namespace the command
+    /// sees the host's, and a filesystem given is an error.
+    pub fn filesystem(&mut self, fs: Filesystem) -> &mut Self {
+        self.cfg.filesystem = Some(fs);
         self
     }
     /// Create this sandbox through the launcher when one was started with

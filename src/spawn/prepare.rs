@@ -211,9 +211,10 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
     };
     if sb.default_filter {
         // Compiled once per process; fails only on an architecture it does not know.
-        crate::seccomp::default_filter()?;
+        crate::seccomp::default_filter(sb.user_namespaces)?;
     }
     let kinds = ns.kinds;
+    let fs = filesystem(sb, kinds.contains(Namespace::Mount), ns.wants_proc())?;
     let external_maps = sb.hook.as_ref().is_some_and(|h| h.writes_id_maps());
     let id_maps = (kinds.contains(Namespace::User) && !external_maps).then(|| ns.single_id_maps());
 
@@ -262,8 +263,10 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
             protect_kernel: ns.protect_kernel,
             keep_caps: sb.capabilities.mask(),
             default_filter: sb.default_filter,
+            user_namespaces: sb.user_namespaces,
             filters: sb.filters.iter().map(|p| p.as_bytes().to_vec()).collect(),
         },
+        fs,
     };
     Ok(Prepared {
         spec,
@@ -275,4 +278,37 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
         parent_ends,
         child_ends: held,
     })
+}
+
+/// The prepared filesystem view: the one given, or the default with a mount namespace.
+/// `None` when there is nothing to do (the host's mounts as they are). An empty root gets
+/// its fresh /proc as one of its mounts.
+fn filesystem(
+    sb: &Config,
+    mount_ns: bool,
+    fresh_proc: bool,
+) -> io::Result<Option<crate::fs::FsSpec>> {
+    if !mount_ns {
+        return match &sb.filesystem {
+            // The host's mounts as they are is what no mount namespace gives.
+            None => Ok(None),
+            Some(fs) if fs.base == crate::fs::Base::Host && fs.ops.is_empty() => Ok(None),
+            Some(_) => Err(Error::invalid(
+                Step::Filesystem,
+                "a filesystem view needs a new mount namespace (Namespaces::mount)",
+            )
+            .into()),
+        };
+    }
+    let mut fs = sb
+        .filesystem
+        .clone()
+        .unwrap_or_else(crate::fs::Filesystem::sandbox_default);
+    if fs.base == crate::fs::Base::Empty && fresh_proc {
+        fs.proc("/proc");
+    }
+    if fs.base == crate::fs::Base::Host && fs.ops.is_empty() {
+        return Ok(None);
+    }
+    fs.prepare().map(Some)
 }

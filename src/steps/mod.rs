@@ -18,6 +18,7 @@
 //! Later steps (mounts of a filesystem view, cgroups, rlimits, seccomp, capabilities) go
 //! here too, with their rows in the table.
 
+pub mod fs;
 pub mod ids;
 pub mod join;
 pub mod mounts;
@@ -69,6 +70,9 @@ steps! {
     RootPropagation,
     /// Mounting a fresh `/proc`.
     MountProc,
+    /// Building the filesystem view (a [`Filesystem`](crate::Filesystem)): a mount, a
+    /// source, the base or the pivot.
+    Filesystem,
     /// Locking every mount (a nested user and mount namespace).
     LockMounts,
     /// Making the kernel's files read-only (`/proc/sys` and the like, `/sys`) and hiding
@@ -153,6 +157,7 @@ impl Step {
             RootPropagation => "make / recursively slave or private",
             MountProc => "mount proc on",
             LockMounts => "lock the mounts (nested user and mount namespace)",
+            Filesystem => "filesystem view",
             ProtectKernel => "protect the kernel's files (/proc/sys read-only, /sys read-only)",
             Sethostname => "sethostname",
             Setdomainname => "setdomainname",

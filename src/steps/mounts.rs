@@ -53,6 +53,9 @@ const MASKED: &[&CStr] = &[
     c"/proc/kpagecount",
     c"/proc/kpageflags",
     c"/proc/kpagecgroup",
+    c"/proc/slabinfo",
+    c"/proc/vmallocinfo",
+    c"/proc/pagetypeinfo",
     c"/proc/acpi",
     c"/proc/scsi",
     c"/sys/firmware",
@@ -64,24 +67,42 @@ const MASKED: &[&CStr] = &[
 /// it included (so that a sandbox cannot move itself out of its cgroup or raise its limits).
 /// Missing paths are skipped. After the fresh `/proc` (which would cover the protections)
 /// and before the lock (which makes them impossible to undo).
-pub fn protect_kernel() -> Result<(), StepError> {
+///
+/// `fs` is the view being built: for an empty root the paths are under its staging
+/// directory (before the pivot).
+pub(crate) fn protect_kernel(fs: Option<&crate::fs::FsSpec>) -> Result<(), StepError> {
+    let fail = |e| StepError::new(Step::ProtectKernel, e);
+    let mut null = [0u8; 4096];
+    let n = super::fs::mask_source(fs, &mut null).map_err(fail)?;
+    let null = CStr::from_bytes_with_nul(&null[..=n]).map_err(|_| fail(libc::EINVAL))?;
+    let mut buf = [0u8; 4096];
     for &path in MASKED {
-        mask(path).map_err(|e| StepError::new(Step::ProtectKernel, e))?;
+        mask(view_path(fs, path, &mut buf).map_err(fail)?, null).map_err(fail)?;
     }
     for &path in PROC_READ_ONLY {
-        match bind_read_only(path) {
+        match bind_read_only(view_path(fs, path, &mut buf).map_err(fail)?) {
             Ok(()) | Err(libc::ENOENT) => {}
-            Err(e) => return Err(StepError::new(Step::ProtectKernel, e)),
+            Err(e) => return Err(fail(e)),
         }
     }
-    match read_only(c"/sys", true) {
+    match read_only(view_path(fs, c"/sys", &mut buf).map_err(fail)?, true) {
         Ok(()) | Err(libc::ENOENT) | Err(libc::EINVAL) => Ok(()),
-        Err(e) => Err(StepError::new(Step::ProtectKernel, e)),
+        Err(e) => Err(fail(e)),
     }
 }
 
-/// Hide `path` (skipped when missing).
-fn mask(path: &CStr) -> Result<(), i32> {
+/// `path` inside the view being built, in `buf`.
+fn view_path<'a>(
+    fs: Option<&crate::fs::FsSpec>,
+    path: &CStr,
+    buf: &'a mut [u8; 4096],
+) -> Result<&'a CStr, i32> {
+    let n = super::fs::in_view(fs, path, buf)?;
+    CStr::from_bytes_with_nul(&buf[..=n]).map_err(|_| libc::EINVAL)
+}
+
+/// Hide `path` (skipped when missing), files under `null`.
+fn mask(path: &CStr, null: &CStr) -> Result<(), i32> {
     let st = match rustix::fs::stat(path) {
         Ok(st) => st,
         Err(e) if e == rustix::io::Errno::NOENT || e == rustix::io::Errno::ACCESS => {
@@ -94,7 +115,7 @@ fn mask(path: &CStr) -> Result<(), i32> {
             MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
         rustix::mount::mount(c"tmpfs", path, c"tmpfs", flags, Some(c"size=4k,mode=555"))
     } else {
-        rustix::mount::mount_bind(c"/dev/null", path)
+        rustix::mount::mount_bind(null, path)
     };
     r.map_err(|e| e.raw_os_error())
 }
@@ -136,11 +157,18 @@ pub(crate) fn read_only(path: &CStr, recursive: bool) -> Result<(), i32> {
 /// read-only. `None` when it cannot matter (our pid is not a single digit) or cannot be
 /// opened.
 pub fn open_last_pid() -> Option<rustix::fd::OwnedFd> {
+    open_last_pid_in(None)
+}
+
+/// [`open_last_pid`] in the view being built.
+pub(crate) fn open_last_pid_in(fs: Option<&crate::fs::FsSpec>) -> Option<rustix::fd::OwnedFd> {
     if rustix::process::getpid().as_raw_nonzero().get() >= 10 {
         return None;
     }
+    let mut buf = [0u8; 4096];
+    let n = super::fs::in_view(fs, c"/proc/sys/kernel/ns_last_pid", &mut buf).ok()?;
     rustix::fs::open(
-        c"/proc/sys/kernel/ns_last_pid",
+        CStr::from_bytes_with_nul(&buf[..=n]).ok()?,
         OFlags::WRONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )

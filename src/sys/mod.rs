@@ -514,6 +514,29 @@ pub(crate) fn getcwd(buf: &mut [u8]) -> Option<&std::ffi::CStr> {
 ///
 /// [mount_setattr(2)]: https://man7.org/linux/man-pages/man2/mount_setattr.2.html
 pub(crate) fn mount_setattr_read_only(path: &std::ffi::CStr, recursive: bool) -> Result<(), i32> {
+    mount_setattr_raw(libc::AT_FDCWD, path, recursive, 0x1, 0)
+}
+
+/// [mount_setattr(2)] on the mount `fd` refers to (with `path` empty: the fd itself, a
+/// detached tree from open_tree or an O_PATH fd), setting the MOUNT_ATTR_* bits `set` and
+/// clearing `clear`. Async-signal-safe.
+pub(crate) fn mount_setattr_fd(
+    fd: BorrowedFd<'_>,
+    path: &std::ffi::CStr,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+) -> Result<(), i32> {
+    mount_setattr_raw(fd.as_raw_fd(), path, recursive, set, clear)
+}
+
+fn mount_setattr_raw(
+    dirfd: RawFd,
+    path: &std::ffi::CStr,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+) -> Result<(), i32> {
     /// `struct mount_attr` (linux/mount.h).
     #[repr(C)]
     struct MountAttr {
@@ -522,20 +545,22 @@ pub(crate) fn mount_setattr_read_only(path: &std::ffi::CStr, recursive: bool) ->
         propagation: u64,
         userns_fd: u64,
     }
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
     const AT_RECURSIVE: libc::c_uint = 0x8000;
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
+        attr_set: set,
+        attr_clr: clear,
         propagation: 0,
         userns_fd: 0,
     };
-    let flags = if recursive { AT_RECURSIVE } else { 0 };
+    let mut flags = if recursive { AT_RECURSIVE } else { 0 };
+    if path.is_empty() {
+        flags |= libc::AT_EMPTY_PATH as libc::c_uint;
+    }
     // SAFETY: `path` is NUL-terminated and `attr` a live struct of the size passed.
     let r = unsafe {
         libc::syscall(
             442, // SYS_mount_setattr, the same number on every architecture
-            libc::AT_FDCWD,
+            dirfd,
             path.as_ptr(),
             flags,
             &attr as *const MountAttr,

@@ -86,7 +86,7 @@ async fn a_file_that_is_not_executable_is_refused() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     for (shape, ns) in both_shapes() {
         let mut sb = Sandbox::new(&path);
-        sb.namespaces(ns);
+        sb.namespaces(ns).filesystem(writable(&[scratch.path()]));
         let p = path.display().to_string();
         let e = bad(
             shape,

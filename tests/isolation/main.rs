@@ -61,14 +61,16 @@ pub async fn sh(what: &str, ns: Namespaces, script: &str, args: &[&str]) -> Out 
     run(what, sb).await
 }
 
-/// [`sh`] with every capability of the sandbox's user namespace kept: what the namespaces
-/// alone stop, with the default capability drop out of the way.
+/// [`sh`] with every capability of the sandbox's user namespace kept and the host's mounts
+/// as they are: what the namespaces alone stop, with the default capability drop and
+/// filesystem view out of the way.
 pub async fn sh_all_caps(what: &str, ns: Namespaces, script: &str, args: &[&str]) -> Out {
     let mut sb = Sandbox::new("sh");
     sb.args(["-c", script, "sh"])
         .args(args)
         .namespaces(ns)
-        .capabilities(nsbox::Capabilities::all());
+        .capabilities(nsbox::Capabilities::all())
+        .filesystem(nsbox::Filesystem::host());
     run(what, sb).await
 }
 

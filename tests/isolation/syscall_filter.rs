@@ -15,7 +15,8 @@ const PROBE: &str = r#"
 import ctypes, errno, mmap, os, struct, sys
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
-nr_ioctl, nr_keyctl, nr_personality, tiocsti, tcgets = (int(a) for a in sys.argv[1:6])
+nr_ioctl, nr_keyctl, nr_personality, tiocsti, tcgets, nr_clone3, nr_unshare = (
+    int(a) for a in sys.argv[1:8])
 def sc(nr, *args):
     r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])
     return "ok" if r >= 0 else errno.errorcode[ctypes.get_errno()]
@@ -28,6 +29,9 @@ print("keyctl", sc(nr_keyctl, 0, -3, 0))
 print("personality-query", sc(nr_personality, 0xffffffff))
 print("personality-no-aslr", sc(nr_personality, 0x0040000))
 print("getppid", sc(110 if os.uname().machine == "x86_64" else 173))
+print("uffd-new", sc(nr_ioctl, fd, 0xAA00, 0))
+print("clone3", sc(nr_clone3, 0, 0))
+print("unshare-user", sc(nr_unshare, 0x10000000))
 if os.uname().machine == "x86_64":
     # The 32-bit ABI from 64-bit code: ioctl (54) through int 0x80.
     code = (b"\xb8" + struct.pack("<I", 54) + b"\xbb" + struct.pack("<I", fd)
@@ -48,6 +52,8 @@ fn probe(sb: &mut Sandbox) -> &mut Sandbox {
             libc::SYS_personality as i64,
             libc::TIOCSTI as i64,
             libc::TCGETS as i64,
+            libc::SYS_clone3 as i64,
+            libc::SYS_unshare as i64,
         ]
         .map(|n| n.to_string()),
     )
@@ -87,11 +93,20 @@ async fn the_default_filter_refuses_terminal_injection_and_the_rest_of_its_list(
             assert!(out.status.success(), "{what}: {}", out.stderr);
             let r = results(&out);
             let get = |k: &str| r.get(k).map(String::as_str).unwrap_or("(missing)");
-            for refused in ["tiocsti", "tiocsti-high", "keyctl", "personality-no-aslr"] {
+            for refused in [
+                "tiocsti",
+                "tiocsti-high",
+                "keyctl",
+                "personality-no-aslr",
+                "uffd-new",
+                "unshare-user",
+            ] {
                 assert_eq!(get(refused), "EPERM", "{what}: {refused}: {}", out.stdout);
             }
             assert_eq!(get("tcgets"), "ENOTTY", "{what}: {}", out.stdout);
             assert_eq!(get("personality-query"), "ok", "{what}: {}", out.stdout);
+            // clone3's flags are out of the filter's reach: ENOSYS, so callers use clone.
+            assert_eq!(get("clone3"), "ENOSYS", "{what}: {}", out.stdout);
             if cfg!(target_arch = "x86_64") {
                 assert_eq!(get("i386-tiocsti"), "EPERM", "{what}: {}", out.stdout);
             }
@@ -115,6 +130,8 @@ async fn without_the_default_filter_the_calls_reach_the_kernel() {
     assert_eq!(r["tiocsti"], "ENOTTY", "{}", out.stdout);
     assert_eq!(r["personality-no-aslr"], "ok", "{}", out.stdout);
     assert_ne!(r["keyctl"], "EPERM", "{}", out.stdout);
+    assert_eq!(r["uffd-new"], "ENOTTY", "{}", out.stdout);
+    assert_ne!(r["clone3"], "ENOSYS", "{}", out.stdout);
     if cfg!(target_arch = "x86_64") {
         assert_eq!(r["i386-tiocsti"], "ENOTTY", "{}", out.stdout);
     }
@@ -153,4 +170,24 @@ async fn a_callers_seccomp_program_is_installed_beside_the_default() {
         "the default is still on: {}",
         out.stdout
     );
+}
+
+/// `nested_user_namespaces(true)` lets the command make a user namespace (a nested one would
+/// give it every capability there: with root mapped to host root, enough to mount a cgroup
+/// filesystem and raise its own limits), and nothing else of the filter changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nested_user_namespaces_are_refused_unless_allowed() {
+    if no_python("nested_user_namespaces_are_refused_unless_allowed") {
+        return;
+    }
+    let mut sb = Sandbox::new(PYTHON);
+    probe(&mut sb)
+        .namespaces(all())
+        .nested_user_namespaces(true);
+    let out = crate::run("nested user namespaces allowed", sb).await;
+    assert!(out.status.success(), "{}", out.stderr);
+    let r = results(&out);
+    assert_eq!(r["unshare-user"], "ok", "{}", out.stdout);
+    assert_ne!(r["clone3"], "ENOSYS", "{}", out.stdout);
+    assert_eq!(r["tiocsti"], "EPERM", "{}", out.stdout);
 }

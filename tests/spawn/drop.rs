@@ -101,6 +101,7 @@ async fn without_kill_on_drop_the_sandbox_runs_to_its_end() {
             &format!("echo ready; read go; echo finished > {}", done.display()),
         ])
         .namespaces(ns)
+        .filesystem(writable(&[scratch.path()]))
         .stdin(Stdio::piped())
         .kill_on_drop(false);
         let (mut child, mut out) = spawn_until_ready(&mut sb, shape).await;

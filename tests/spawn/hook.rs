@@ -209,6 +209,7 @@ async fn new_id_maps_makes_a_subordinate_range_usable_inside() {
     sb.args(["-c", &script])
         .namespaces(with_pidns())
         .capabilities(nsbox::Capabilities::all())
+        .filesystem(nsbox::Filesystem::host())
         .setup_hook(Arc::new(Probe {
             pid: pid.clone(),
             fail: false,

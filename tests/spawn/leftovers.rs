@@ -43,7 +43,9 @@ async fn a_tree_of_daemons_left_behind_is_killed_too() {
             go = go.display()
         );
         let mut sb = Sandbox::new("sh");
-        sb.args(["-c", &script]).namespaces(ns);
+        sb.args(["-c", &script])
+            .namespaces(ns)
+            .filesystem(writable(&[scratch.path()]));
         let mut child = sb.spawn().await.expect("spawn");
         wait_for_markers(&m, 6, &format!("{shape}: the daemons starting")).await;
         std::fs::write(&go, "").unwrap();

@@ -307,7 +307,12 @@ fn sigint_kills_the_running_sandboxes() {
     let m = marker();
     // None of them ends by itself within the deadline: only the SIGINT ends this run.
     let first = format!("touch {}; sleep 1000", flag.display());
-    let cmd = orchestrator(false, &m, &["-j", "2", &first, "sleep 1001", "sleep 1002"]);
+    let w = scratch.path().display().to_string();
+    let cmd = orchestrator(
+        false,
+        &m,
+        &["-j", "2", "-w", &w, &first, "sleep 1001", "sleep 1002"],
+    );
     let out = interrupted_once(cmd, &flag);
     let ctx = format!("stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
     assert_eq!(out.status.code(), Some(130), "{ctx}");
@@ -368,7 +373,12 @@ fn actions_cut_short_by_sigint_are_cancelled_not_failed() {
     // -j 1: `exit 5` fails first, then the second action starts and is interrupted; the third
     // never starts.
     let second = format!("touch {}; sleep 1000", flag.display());
-    let cmd = orchestrator(false, &m, &["-j", "1", "exit 5", &second, "sleep 1001"]);
+    let w = scratch.path().display().to_string();
+    let cmd = orchestrator(
+        false,
+        &m,
+        &["-j", "1", "-w", &w, "exit 5", &second, "sleep 1001"],
+    );
     let out = interrupted_once(cmd, &flag);
     let ctx = format!("stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
     assert_eq!(out.status.code(), Some(130), "{ctx}");

@@ -21,6 +21,10 @@ async fn status_of(ns: &Namespaces, script: &str, dir: Option<&std::path::Path>)
     sb.args(["-c", script]).namespaces(ns.clone());
     if let Some(d) = dir {
         sb.current_dir(d);
+        if ns.kinds().contains(nsbox::Namespace::Mount) {
+            // The core is written there.
+            sb.filesystem(writable(&[d]));
+        }
     }
     let mut child = sb.spawn().await.expect("spawn");
     let st = deadline(script, child.wait()).await.expect("wait");

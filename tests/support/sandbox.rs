@@ -5,7 +5,7 @@ use std::future::Future;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use nsbox::{Child, ChildStdout, Namespaces, Sandbox, Stdio};
+use nsbox::{Child, ChildStdout, Filesystem, Namespaces, Sandbox, Stdio};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{DEADLINE, pids_with_marker, poll_for, zombie_children};
@@ -252,4 +252,14 @@ impl Drop for KillOnFailure {
             );
         }
     }
+}
+
+/// The default view of a sandbox (the host read-only, a fresh /tmp) with `paths` writable:
+/// for tests whose command uses a scratch directory, which lives under the host's /tmp.
+pub fn writable(paths: &[&std::path::Path]) -> Filesystem {
+    let mut fs = Filesystem::sandbox_default();
+    for p in paths {
+        fs.writable(*p);
+    }
+    fs
 }
