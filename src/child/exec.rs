@@ -1,6 +1,6 @@
 //! The fd shuffle, and the command's side of the init's fork, up to its exec.
 
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 
 use crate::proto::Plan;
 use crate::proto::report::{Report, ReportSender};
@@ -30,7 +30,7 @@ pub(crate) fn shuffle_fds(plan: &Plan) -> Result<(), StepError> {
 
 /// The command's side of the fork: becomes PROGRAM, or reports why not on `err_fd` (the
 /// exec pipe, close-on-exec) and exits 127.
-pub(crate) fn exec_command(plan: &Plan, err_fd: RawFd, init_pid: i32) -> ! {
+pub(crate) fn exec_command(plan: &Plan, err_fd: BorrowedFd<'_>, init_pid: i32) -> ! {
     // A session of its own, so that the command has no controlling terminal: it can neither
     // open the orchestrator's /dev/tty (and push keystrokes into it with TIOCSTI) nor signal
     // the terminal's foreground group. Or, when the caller keeps the session, a process group

@@ -35,8 +35,8 @@ fn kill(pid: i32, sig: i32) {
 
 pub(super) fn supervise(
     plan: &Plan,
-    report: ReportSender,
-    control: ControlReceiver,
+    report: ReportSender<'_>,
+    control: ControlReceiver<'_>,
     sfd: SignalFd,
     cmd: i32,
     start: u64,
@@ -104,7 +104,7 @@ pub(super) fn supervise(
 }
 
 /// poll(2) on the signalfd and (when watched) the control pipe: which are ready.
-fn wait(sfd: i32, control: ControlReceiver, watch: bool, timeout: libc::c_int) -> (bool, bool) {
+fn wait(sfd: i32, control: ControlReceiver<'_>, watch: bool, timeout: libc::c_int) -> (bool, bool) {
     let mut fds = [
         libc::pollfd {
             fd: sfd,
@@ -112,7 +112,7 @@ fn wait(sfd: i32, control: ControlReceiver, watch: bool, timeout: libc::c_int) -
             revents: 0,
         },
         libc::pollfd {
-            fd: if watch { control.0 } else { -1 },
+            fd: if watch { control.0.as_raw_fd() } else { -1 },
             events: libc::POLLIN,
             revents: 0,
         },

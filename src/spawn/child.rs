@@ -98,6 +98,7 @@ impl Pending {
         control: ControlSender,
         ends: ParentEnds,
     ) -> io::Result<Pending> {
+        reap_parked();
         let pidfd = match crate::sys::try_async_fd(pidfd) {
             Ok(p) => p,
             Err((pidfd, e)) => {
@@ -223,6 +224,7 @@ impl Drop for Pending {
 /// thread otherwise, and a thread too when the runtime shuts down before the init has
 /// exited (the task is dropped then; without the hand-over the init would stay a zombie).
 /// `keep` (the control pipe of a sandbox left running) stays open until the init is reaped.
+/// Where no thread can be made either, see [`reap_on_thread`].
 pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, keep: Option<ControlSender>) {
     /// Owns the pidfd while a task reaps; dropped before the init is reaped (no runtime, or
     /// the task cancelled by a runtime shutdown), it hands the blocking wait to a thread.
@@ -233,15 +235,11 @@ pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, keep: Option<ControlSe
     impl Drop for Reaper {
         fn drop(&mut self) {
             if let Some(pidfd) = self.pidfd.take() {
-                let fd = pidfd.into_inner();
-                let keep = self.keep.take();
-                std::thread::spawn(move || {
-                    let _keep = keep;
-                    let _ = crate::sys::waitid_pidfd(fd.as_fd(), false);
-                });
+                reap_on_thread(pidfd.into_inner(), self.keep.take());
             }
         }
     }
+    reap_parked();
     let mut reaper = Reaper {
         pidfd: Some(pidfd),
         keep,
@@ -267,6 +265,73 @@ pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, keep: Option<ControlSe
             }
         }
     });
+}
+
+/// [`reap_in_background`] for a pidfd not registered with tokio yet (registering it here,
+/// when a runtime is there).
+pub(crate) fn reap_owned(pidfd: OwnedFd, keep: Option<ControlSender>) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return reap_on_thread(pidfd, keep);
+    }
+    match crate::sys::try_async_fd(pidfd) {
+        Ok(p) => reap_in_background(p, keep),
+        Err((pidfd, _)) => reap_on_thread(pidfd, keep),
+    }
+}
+
+/// An init whose reaping waits: its pidfd, and the control pipe of a sandbox left running.
+type Parked = (OwnedFd, Option<ControlSender>);
+
+/// Inits that could be given neither a task nor a thread while they were left running
+/// (kill_on_drop false); each later [`reap_in_background`] reaps those that have ended.
+static PARKED: std::sync::Mutex<Vec<Parked>> = std::sync::Mutex::new(Vec::new());
+
+/// Reap, with a blocking wait on a thread of its own, an init that a runtime cannot reap.
+///
+/// When no thread can be made (the process limit, RLIMIT_NPROC, is reached: std's
+/// `thread::spawn` would panic), this never panics:
+/// - an init that was told to die (`keep` is `None`: Kill was sent, or the control pipe is
+///   closed) is SIGKILLed through its pidfd and waited for here. That wait is short: SIGKILL
+///   cannot be blocked or caught, and the kernel's teardown of the init (with a pid
+///   namespace, of every process in it, all SIGKILLed by the kernel) takes milliseconds; it
+///   replaces a thread that could not be made, not a task of a running runtime.
+/// - an init left running (`keep`: kill_on_drop false) must neither be killed nor waited for:
+///   it is parked, and each later reap (a dropped or finished sandbox) reaps it once it has
+///   ended.
+fn reap_on_thread(pidfd: OwnedFd, keep: Option<ControlSender>) {
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some((pidfd, keep))));
+    let theirs = slot.clone();
+    let spawned = std::thread::Builder::new()
+        .name("nsbox-reaper".into())
+        .spawn(move || {
+            let taken = theirs.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some((fd, keep)) = taken {
+                let _ = crate::sys::waitid_pidfd(fd.as_fd(), false);
+                drop(keep);
+            }
+        });
+    if spawned.is_ok() {
+        return;
+    }
+    let Some((pidfd, keep)) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        return;
+    };
+    match keep {
+        None => {
+            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+            let _ = crate::sys::waitid_pidfd(pidfd.as_fd(), false);
+        }
+        Some(keep) => PARKED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((pidfd, Some(keep))),
+    }
+}
+
+/// Reap the parked inits that have ended.
+fn reap_parked() {
+    let mut parked = PARKED.lock().unwrap_or_else(|p| p.into_inner());
+    parked.retain(|(fd, _)| matches!(crate::sys::waitid_pidfd(fd.as_fd(), true), Ok(None)));
 }
 
 /// What the command's report said.

@@ -422,7 +422,7 @@ pub(crate) async fn start(p: Prepared) -> io::Result<Pending> {
         child_ends,
     } = p;
     let launched = if use_launcher {
-        launcher::launch(&spec, &fds, &control_w).await
+        launcher::launch(&spec, &fds, &child_ends, &control_w).await
     } else {
         None
     };

@@ -179,6 +179,19 @@ pub(crate) enum Cloned {
     Parent(i32, OwnedFd),
     /// In the child.
     Child,
+    /// In the parent, after the fallback with `CLONE_PARENT`: the child was made but
+    /// pidfd_open(2) failed with `errno`. The child was SIGKILLed; it is the caller's
+    /// *parent's* child, which must reap it by `pid` (unreaped, the pid cannot be reused).
+    Unreaped { pid: i32, errno: i32 },
+}
+
+/// Make pidfd_open(2) fail (ENOSYS) in the clone fallback, as where a seccomp filter refuses
+/// it. For tests of that path only.
+static FAIL_PIDFD_OPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// See [`FAIL_PIDFD_OPEN`].
+pub(crate) fn force_pidfd_open_failure() {
+    FAIL_PIDFD_OPEN.store(true, Ordering::Relaxed);
 }
 
 /// Create a child with `flags` (`CLONE_NEW*`, `CLONE_PARENT`) in fork style (no shared
@@ -234,18 +247,34 @@ pub(crate) unsafe fn clone_pidfd(flags: u64) -> io::Result<Cloned> {
         Ok(pid) => match rustix_pidfd_open(pid) {
             Ok(fd) => Ok(Cloned::Parent(pid, fd)),
             Err(e) => {
-                // SAFETY: plain syscalls on our own new child.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                // SAFETY: kill(2) of our new child, which nobody has reaped (so the pid is
+                // still its own).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                if flags & libc::CLONE_PARENT as u64 != 0 {
+                    // Not our child: waitpid here would fail (ECHILD) and leave a zombie in
+                    // our parent, which must reap it.
+                    return Ok(Cloned::Unreaped { pid, errno });
                 }
+                // Our own child, SIGKILLed: it is gone as soon as its exit is done.
+                wait_pid(pid);
                 Err(e)
             }
         },
     }
 }
 
+/// waitpid(2) for the child `pid`, blocking, retried on EINTR; the status is dropped. For a
+/// child that was SIGKILLed (its exit takes no longer than the kernel's teardown).
+pub(crate) fn wait_pid(pid: i32) {
+    // SAFETY: waitpid with a null status pointer, which the kernel accepts.
+    while unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) } < 0 && errno() == libc::EINTR {}
+}
+
 fn rustix_pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    if FAIL_PIDFD_OPEN.load(Ordering::Relaxed) {
+        return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+    }
     let pid =
         rustix::process::Pid::from_raw(pid).ok_or(io::Error::from_raw_os_error(libc::ESRCH))?;
     Ok(rustix::process::pidfd_open(
@@ -393,18 +422,14 @@ fn set_action(sig: i32, action: libc::sighandler_t) {
     }
 }
 
-/// Borrow a raw fd the caller knows to be open for the duration of the borrow (a standard
-/// stream, or an fd a plan laid out). A closed number only makes calls on it fail with EBADF.
-pub(crate) fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
-    // SAFETY: callers pass fds they hold open for the borrow's use; fd numbers carry no
-    // memory safety, a stale one only makes the syscalls fail with EBADF.
-    unsafe { BorrowedFd::borrow_raw(fd) }
-}
-
-/// Take ownership of a raw fd just returned by the kernel (SCM_RIGHTS, a helper's open).
-pub(crate) fn own_fd(fd: RawFd) -> OwnedFd {
-    // SAFETY: callers pass a new fd that nothing else owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+/// The standard stream `fd` (0, 1 or 2) of this process, borrowed; `None` for another number.
+pub(crate) fn std_stream(fd: RawFd) -> Option<BorrowedFd<'static>> {
+    // SAFETY: the standard streams are treated as open for the whole process, as std's own
+    // `Stdin::as_fd` (a borrow of fd 0 for as long as the handle lives) does; nsbox never
+    // closes them. A closed one only makes calls on it fail with EBADF.
+    (0..=2)
+        .contains(&fd)
+        .then(|| unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 /// Register an owned fd with tokio's reactor for readability; on failure the fd comes back
@@ -421,6 +446,24 @@ pub(crate) fn try_async_fd(
 /// Register an owned fd with tokio's reactor for readability.
 pub(crate) fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     try_async_fd(fd).map_err(|(_, e)| e)
+}
+
+/// Register an fd that stays open for the life of the process (the launcher's socket, owned
+/// by a `static`) with tokio's reactor for readability and writability. Fails instead of
+/// panicking outside a runtime.
+pub(crate) fn async_fd_static(
+    fd: BorrowedFd<'static>,
+) -> io::Result<tokio::io::unix::AsyncFd<BorrowedFd<'static>>> {
+    tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+    // SAFETY: a 'static borrow: the fd is never closed, so it stays open and refers to the same
+    // file description for the whole life of the AsyncFd.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(
+            fd,
+            tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE,
+        )
+    }
+    .map_err(|e| e.into_parts().1)
 }
 
 /// [_exit(2)]: leave now, running no user-space cleanup. Async-signal-safe.
