@@ -50,6 +50,12 @@ pub struct Output {
     pub stdout: Vec<u8>,
     /// What the command wrote to its stderr, when piped.
     pub stderr: Vec<u8>,
+    /// Whether the command wrote more to stdout than the
+    /// [`output_limit`](crate::Sandbox::output_limit): `stdout` then holds the first
+    /// `output_limit` bytes, and the rest was read and dropped.
+    pub stdout_truncated: bool,
+    /// The same for stderr.
+    pub stderr_truncated: bool,
     /// Whether the sandbox's timeout fired ([`Child::timed_out`]).
     pub timed_out: bool,
     /// The resource usage of the whole sandbox ([`Child::resource_usage`]).
@@ -366,6 +372,8 @@ pub struct Child {
     pub stdout: Option<ChildStdout>,
     /// The command's stderr, when piped.
     pub stderr: Option<ChildStderr>,
+    /// What wait_with_output keeps of each stream.
+    pub(crate) output_limit: usize,
 }
 
 impl std::fmt::Debug for Child {
@@ -388,6 +396,7 @@ impl Child {
             stdin: ends.stdin,
             stdout: ends.stdout,
             stderr: ends.stderr,
+            output_limit: crate::Sandbox::DEFAULT_OUTPUT_LIMIT,
         }
     }
 
@@ -571,7 +580,10 @@ impl Child {
         self.result(init).map(Some)
     }
 
-    /// Wait, collecting piped stdout and stderr. The [`Output`] keeps the sandbox's facts
+    /// Wait, collecting piped stdout and stderr, at most
+    /// [`output_limit`](crate::Sandbox::output_limit) bytes of each (64 MiB by default): what
+    /// comes after is read and dropped, and [`Output::stdout_truncated`] or
+    /// [`Output::stderr_truncated`] says so. The [`Output`] keeps the sandbox's facts
     /// ([`timed_out`](Output::timed_out), [`resource_usage`](Output::resource_usage)).
     ///
     /// # Examples
@@ -593,19 +605,30 @@ impl Child {
     ///
     /// Not cancel safe: output read so far is lost with the future.
     pub async fn wait_with_output(mut self) -> io::Result<Output> {
-        async fn read_all(r: Option<pipe::Receiver>) -> io::Result<Vec<u8>> {
+        /// The first `limit` bytes, and whether there were more (read to the end all the same,
+        /// so that the command never blocks on a full pipe).
+        async fn read_all(r: Option<pipe::Receiver>, limit: usize) -> io::Result<(Vec<u8>, bool)> {
             let mut v = Vec::new();
-            if let Some(mut r) = r {
-                r.read_to_end(&mut v).await?;
-            }
-            Ok(v)
+            let Some(mut r) = r else {
+                return Ok((v, false));
+            };
+            (&mut r)
+                .take(u64::try_from(limit).unwrap_or(u64::MAX))
+                .read_to_end(&mut v)
+                .await?;
+            let dropped = tokio::io::copy(&mut r, &mut tokio::io::sink()).await?;
+            Ok((v, dropped > 0))
         }
         let (out, err) = (self.stdout.take(), self.stderr.take());
-        let (status, stdout, stderr) = tokio::try_join!(self.wait(), read_all(out), read_all(err))?;
+        let limit = self.output_limit;
+        let (status, (stdout, stdout_truncated), (stderr, stderr_truncated)) =
+            tokio::try_join!(self.wait(), read_all(out, limit), read_all(err, limit))?;
         Ok(Output {
             status,
             stdout,
             stderr,
+            stdout_truncated,
+            stderr_truncated,
             timed_out: self.timed_out(),
             resource_usage: self.resource_usage().unwrap_or_default(),
         })

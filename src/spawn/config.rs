@@ -36,6 +36,8 @@ pub(crate) struct Config {
     pub new_session: bool,
     pub hook: Option<Arc<dyn SetupHook>>,
     pub use_launcher: bool,
+    /// Most bytes of each stream that output() and wait_with_output() keep.
+    pub output_limit: usize,
 }
 
 impl Config {
@@ -60,6 +62,7 @@ impl Config {
             new_session: true,
             hook: None,
             use_launcher: true,
+            output_limit: super::Sandbox::DEFAULT_OUTPUT_LIMIT,
         }
     }
 

@@ -114,6 +114,11 @@ impl std::fmt::Debug for Sandbox {
 }
 
 impl Sandbox {
+    /// The default [`output_limit`](Self::output_limit): 64 MiB per stream. Large enough for
+    /// the logs of a big compile or test run; small enough that a runaway command (`yes`,
+    /// a log loop) cannot take the orchestrator's memory when thousands of sandboxes run.
+    pub const DEFAULT_OUTPUT_LIMIT: usize = 64 << 20;
+
     /// A sandbox that runs `program` (looked up in the sandbox's `PATH` if it has no slash).
     /// It creates no namespace until [`namespaces`](Self::namespaces) says which.
     pub fn new(program: impl AsRef<OsStr>) -> Self {
@@ -250,6 +255,19 @@ impl Sandbox {
         self.cfg.use_launcher = on;
         self
     }
+    /// The most bytes of each of stdout and stderr that [`output`](Self::output) and
+    /// [`Child::wait_with_output`] keep (default [`DEFAULT_OUTPUT_LIMIT`](Self::DEFAULT_OUTPUT_LIMIT),
+    /// 64 MiB per stream; `usize::MAX` keeps everything).
+    ///
+    /// A command that writes more is neither killed nor blocked: the first `bytes` are kept,
+    /// the rest is read and dropped, so the command runs to its end with its own status, and
+    /// [`Output::stdout_truncated`] (or `stderr_truncated`) says so. Memory stays bounded,
+    /// and a full pipe can never stall the command. Bound its time with
+    /// [`timeout`](Self::timeout).
+    pub fn output_limit(&mut self, bytes: usize) -> &mut Self {
+        self.cfg.output_limit = bytes;
+        self
+    }
     /// Run `hook` in the orchestrator after the namespaces exist and before the command runs.
     pub fn setup_hook(&mut self, hook: Arc<dyn SetupHook>) -> &mut Self {
         self.cfg.hook = Some(hook);
@@ -275,7 +293,9 @@ impl Sandbox {
             pid = tracing::field::Empty
         );
         let pending = self.spawn_in(&span).instrument(span.clone()).await?;
-        Ok(Child::new(pending, self.cfg.kill_on_drop, span))
+        let mut child = Child::new(pending, self.cfg.kill_on_drop, span);
+        child.output_limit = self.cfg.output_limit;
+        Ok(child)
     }
 
     /// The spawn's steps, in `span` (which gets the init's pid): clone, setup hook, exec.
@@ -348,8 +368,9 @@ impl Sandbox {
     }
 
     /// Spawn, collect stdout and stderr (piped unless set), and wait. Stdin is `/dev/null`
-    /// unless set. The [`Output`] also says whether the timeout fired and what the sandbox
-    /// used.
+    /// unless set. Each stream keeps at most [`output_limit`](Self::output_limit) bytes (64 MiB
+    /// by default; the rest is drained and dropped, and the [`Output`] says so). The
+    /// [`Output`] also says whether the timeout fired and what the sandbox used.
     ///
     /// # Examples
     ///
