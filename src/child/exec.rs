@@ -13,14 +13,21 @@ use crate::sys;
 /// every source first to `high_base..` (so that no source is overwritten by a target), then
 /// each command fd down to its target, then close_range over the gaps.
 pub(crate) fn shuffle_fds(plan: &Plan) -> Result<(), StepError> {
-    let fail = |e| StepError::new(Step::Fds, e);
+    // The detail is the fd number that could not be made (EBADF: at or above RLIMIT_NOFILE).
+    let fail = |at: RawFd| {
+        move |errno| StepError {
+            step: Step::Fds,
+            errno,
+            detail: at as u32,
+        }
+    };
     let sources = plan.own_fds.iter().chain(plan.moves.iter().map(|(s, _)| s));
     for (next, &fd) in (plan.high_base..).zip(sources) {
-        sys::dup_onto(fd, next, true).map_err(fail)?;
+        sys::dup_onto(fd, next, true).map_err(fail(next))?;
     }
     let base = plan.high_base + plan.own_fds.len() as RawFd;
     for (i, &(_, target)) in plan.moves.iter().enumerate() {
-        sys::dup_onto(base + i as RawFd, target, false).map_err(fail)?;
+        sys::dup_onto(base + i as RawFd, target, false).map_err(fail(target))?;
     }
     for &(lo, hi) in &plan.close_ranges {
         sys::close_range(lo, hi);

@@ -204,6 +204,19 @@ impl Step {
                 "the limit of user or mount namespaces was reached: see \
                  /proc/sys/user/max_user_namespaces and max_mnt_namespaces"
             }
+            (Fds, libc::EBADF) => {
+                "the fd limit (RLIMIT_NOFILE) was hit: every fd number the sandbox needs must be \
+                 below its soft limit, the command's (Sandbox::pass_fd targets) and the init's \
+                 own, which go just above the highest fd the request uses; raise the soft limit \
+                 (setrlimit, ulimit -n) or use lower fd numbers"
+            }
+            (Pipe | Fds | Launcher, libc::EMFILE) => {
+                "the fd limit (RLIMIT_NOFILE) was hit: this process has as many fds open as its \
+                 soft limit allows; raise it (setrlimit, ulimit -n) or close fds"
+            }
+            (Pipe | Fds | Launcher, libc::ENFILE) => {
+                "the system-wide limit of open files (fs.file-max) was hit"
+            }
             (Exec, libc::ENOENT) => "no such program at that path or on PATH",
             (Exec, libc::EACCES) => {
                 "the program is not executable (or a directory on the way is not searchable)"
