@@ -729,10 +729,14 @@ mod tests {
     fn check(what: &str, close: fn(u32, u32), high: i32) {
         match in_child(close, high) {
             0 => {}
-            CANNOT_RAISE => eprintln!(
-                "SKIPPED: sys::tests::{what}: RLIMIT_NOFILE cannot be raised above {high} \
-                 (the hard limit is lower and CAP_SYS_RESOURCE is missing)"
-            ),
+            CANNOT_RAISE => {
+                // Straight to stderr, past libtest's capture, as tests/support's skip does.
+                let line = format!(
+                    "SKIPPED: sys::tests::{what}: RLIMIT_NOFILE cannot be raised above {high} \
+                     (the hard limit is lower and CAP_SYS_RESOURCE is missing)\n"
+                );
+                let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+            }
             3 => panic!("{what}: fd {high} was left open"),
             code => panic!("{what}: the child failed with code {code}"),
         }
