@@ -145,7 +145,12 @@ impl Error {
 
 impl From<StepError> for Error {
     fn from(e: StepError) -> Error {
-        Error::os(e.step, e.errno)
+        let err = Error::os(e.step, e.errno);
+        match e.step {
+            // The fd shuffle names the fd number it could not make.
+            Step::Fds if e.detail > 0 => err.with_context(format!("(fd {})", e.detail)),
+            _ => err,
+        }
     }
 }
 

@@ -1,22 +1,21 @@
 //! [`exit_as_status`]: leave the process exactly as a child ended.
 
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::OnceLock;
 
 /// The process-wide channel that carries the raw status of pid 1 out of a pid namespace made
-/// by [`enter`](crate::enter()); -1 when there is none.
-static PID1_STATUS_FD: AtomicI32 = AtomicI32::new(-1);
+/// by [`enter`](crate::enter()); unset when there is none. Set once and never closed: it lives
+/// as long as the process.
+static PID1_STATUS_FD: OnceLock<OwnedFd> = OnceLock::new();
 
-pub(crate) fn set_pid1_status_fd(fd: RawFd) {
-    PID1_STATUS_FD.store(fd, Ordering::SeqCst);
+pub(crate) fn set_pid1_status_fd(fd: OwnedFd) {
+    let _ = PID1_STATUS_FD.set(fd);
 }
 
 fn pid1_status_fd() -> Option<BorrowedFd<'static>> {
-    let fd = PID1_STATUS_FD.load(Ordering::SeqCst);
-    // The fd is set once by enter() and never closed: it lives as long as the process.
-    (fd >= 0).then(|| crate::sys::borrow_fd(fd))
+    PID1_STATUS_FD.get().map(AsFd::as_fd)
 }
 
 fn write_raw(fd: BorrowedFd<'_>, raw: i32) {

@@ -99,6 +99,13 @@ pub fn force_clone3_fallback() {
     sys::force_clone3_fallback();
 }
 
+/// Make pidfd_open(2) fail (ENOSYS) in the clone(2) fallback, as where a seccomp filter
+/// refuses it. For tests of that path only; not part of the API.
+#[doc(hidden)]
+pub fn force_pidfd_open_failure() {
+    sys::force_pidfd_open_failure();
+}
+
 /// The README's code blocks, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

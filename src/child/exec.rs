@@ -1,6 +1,6 @@
 //! The fd shuffle, and the command's side of the init's fork, up to its exec.
 
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 
 use crate::proto::Plan;
 use crate::proto::report::{Report, ReportSender};
@@ -13,14 +13,21 @@ use crate::sys;
 /// every source first to `high_base..` (so that no source is overwritten by a target), then
 /// each command fd down to its target, then close_range over the gaps.
 pub(crate) fn shuffle_fds(plan: &Plan) -> Result<(), StepError> {
-    let fail = |e| StepError::new(Step::Fds, e);
+    // The detail is the fd number that could not be made (EBADF: at or above RLIMIT_NOFILE).
+    let fail = |at: RawFd| {
+        move |errno| StepError {
+            step: Step::Fds,
+            errno,
+            detail: at as u32,
+        }
+    };
     let sources = plan.own_fds.iter().chain(plan.moves.iter().map(|(s, _)| s));
     for (next, &fd) in (plan.high_base..).zip(sources) {
-        sys::dup_onto(fd, next, true).map_err(fail)?;
+        sys::dup_onto(fd, next, true).map_err(fail(next))?;
     }
     let base = plan.high_base + plan.own_fds.len() as RawFd;
     for (i, &(_, target)) in plan.moves.iter().enumerate() {
-        sys::dup_onto(base + i as RawFd, target, false).map_err(fail)?;
+        sys::dup_onto(base + i as RawFd, target, false).map_err(fail(target))?;
     }
     for &(lo, hi) in &plan.close_ranges {
         sys::close_range(lo, hi);
@@ -30,7 +37,7 @@ pub(crate) fn shuffle_fds(plan: &Plan) -> Result<(), StepError> {
 
 /// The command's side of the fork: becomes PROGRAM, or reports why not on `err_fd` (the
 /// exec pipe, close-on-exec) and exits 127.
-pub(crate) fn exec_command(plan: &Plan, err_fd: RawFd, init_pid: i32) -> ! {
+pub(crate) fn exec_command(plan: &Plan, err_fd: BorrowedFd<'_>, init_pid: i32) -> ! {
     // A session of its own, so that the command has no controlling terminal: it can neither
     // open the orchestrator's /dev/tty (and push keystrokes into it with TIOCSTI) nor signal
     // the terminal's foreground group. Or, when the caller keeps the session, a process group

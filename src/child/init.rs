@@ -4,7 +4,7 @@
 //!
 //! The rule of [`crate::child`] applies to every line.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use crate::proto::Plan;
 use crate::proto::control::{Control, ControlReceiver, Received};
@@ -30,12 +30,21 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
     if let Err(e) = super::exec::shuffle_fds(plan) {
         // The report fd may not be in place; try the original number too.
         if let Some(&orig) = plan.own_fds.first() {
-            ReportSender(orig).send(Report::Failed(e));
+            // SAFETY: the report pipe's number in the plan, which the clone copied open; at
+            // worst the failed shuffle closed it and the write fails with EBADF. We exit next.
+            ReportSender(unsafe { BorrowedFd::borrow_raw(orig) }).send(Report::Failed(e));
         }
         sys::exit_immediately(126);
     }
-    let report = ReportSender(plan.report_fd());
-    let control = ControlReceiver(plan.control_fd());
+    // SAFETY: the shuffle put the report pipe's write end and the control pipe's read end at
+    // these numbers; the init never closes them, and leaves only by _exit (or, in the command's
+    // child, by exec, which closes them: they are close-on-exec), so they outlive every use.
+    let (report, control) = unsafe {
+        (
+            ReportSender(BorrowedFd::borrow_raw(plan.report_fd())),
+            ControlReceiver(BorrowedFd::borrow_raw(plan.control_fd())),
+        )
+    };
     if plan.spec.wait_for_go {
         wait_for_go(control);
     }
@@ -80,7 +89,7 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
     // The timeout counts from here, before the command's exec (as "from the spawn" says).
     let start = sys::monotonic_ms();
     let cmd = match sys::raw_fork_flags(0) {
-        Ok(0) => super::exec::exec_command(plan, exec_w.as_raw_fd(), init_pid),
+        Ok(0) => super::exec::exec_command(plan, exec_w.as_fd(), init_pid),
         Ok(pid) => pid,
         Err(e) => fail(report, StepError::new(Step::Fork, e)),
     };
@@ -113,14 +122,14 @@ fn hide_creator(plan: &Plan) {
     let _ = rustix::thread::set_name(c"nsbox-init");
 }
 
-fn fail(report: ReportSender, e: StepError) -> ! {
+fn fail(report: ReportSender<'_>, e: StepError) -> ! {
     report.send(Report::Failed(e));
     sys::exit_immediately(126)
 }
 
 /// Wait until the orchestrator's setup hook is done; leave quietly if it gave up (the hook
 /// failed, or the orchestrator is gone).
-fn wait_for_go(control: ControlReceiver) {
+fn wait_for_go(control: ControlReceiver<'_>) {
     loop {
         match control.recv() {
             Received::Msg(Control::Go) => return,
@@ -138,7 +147,9 @@ fn set_up(plan: &Plan) -> Result<(), StepError> {
         steps::ids::map_ids(uid_map, gid_map)?;
     }
     for (i, &nstype) in spec.join_types.iter().enumerate() {
-        let fd: OwnedFd = sys::own_fd(plan.join_fd(i));
+        // SAFETY: the shuffle moved the namespace file to this number; nothing else uses or
+        // closes it: this is its only owner, and it is closed after the join.
+        let fd = unsafe { OwnedFd::from_raw_fd(plan.join_fd(i)) };
         steps::join::setns(fd.as_fd(), nstype, i as u32)?;
     }
     if let Some(p) = spec.propagation {

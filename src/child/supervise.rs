@@ -35,8 +35,8 @@ fn kill(pid: i32, sig: i32) {
 
 pub(super) fn supervise(
     plan: &Plan,
-    report: ReportSender,
-    control: ControlReceiver,
+    report: ReportSender<'_>,
+    control: ControlReceiver<'_>,
     sfd: SignalFd,
     cmd: i32,
     start: u64,
@@ -104,7 +104,7 @@ pub(super) fn supervise(
 }
 
 /// poll(2) on the signalfd and (when watched) the control pipe: which are ready.
-fn wait(sfd: i32, control: ControlReceiver, watch: bool, timeout: libc::c_int) -> (bool, bool) {
+fn wait(sfd: i32, control: ControlReceiver<'_>, watch: bool, timeout: libc::c_int) -> (bool, bool) {
     let mut fds = [
         libc::pollfd {
             fd: sfd,
@@ -112,22 +112,74 @@ fn wait(sfd: i32, control: ControlReceiver, watch: bool, timeout: libc::c_int) -
             revents: 0,
         },
         libc::pollfd {
-            fd: if watch { control.0 } else { -1 },
+            fd: if watch { control.0.as_raw_fd() } else { -1 },
             events: libc::POLLIN,
             revents: 0,
         },
     ];
     // SAFETY: `fds` is a valid array of two pollfds.
     if unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) } < 0 {
-        return (false, false);
+        return match sys::errno() {
+            libc::EINTR => (false, false),
+            // EINVAL (the command lowered our fd limit below the two fds polled: prlimit on
+            // its parent) or ENOMEM would come back at once, a spin: wait without poll.
+            _ => wait_without_poll(control, watch, timeout),
+        };
     }
     (fds[0].revents != 0, fds[1].revents != 0)
+}
+
+/// The wait of [`wait`] without poll(2), which needs no fd limit: sigtimedwait(2) for the
+/// signals the signalfd takes, and SIGIO, which the control pipe sends (O_ASYNC, owned by us)
+/// when a message or EOF arrives. A signal taken here is raised again (it is blocked, so it
+/// stays pending) for the signalfd's reader; SIGIO only says that the control pipe may be
+/// read, and the pipe is made non-blocking, so a spurious SIGIO reads nothing.
+fn wait_without_poll(
+    control: ControlReceiver<'_>,
+    watch: bool,
+    timeout: libc::c_int,
+) -> (bool, bool) {
+    let fd = control.0.as_raw_fd();
+    // SAFETY: plain fcntl(2) and getpid(2) on our own fd; failures leave the pipe as it was,
+    // and then only the timeouts and signals below wake us.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETOWN, libc::getpid());
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_ASYNC | libc::O_NONBLOCK);
+        }
+    }
+    let mut watched = [libc::SIGCHLD; crate::signals::FORWARDED.len() + 2];
+    watched[1] = libc::SIGIO;
+    watched[2..].copy_from_slice(&crate::signals::FORWARDED);
+    let set = crate::signals::set_of(&watched);
+    let ts = libc::timespec {
+        tv_sec: (timeout.max(0) / 1000) as libc::time_t,
+        tv_nsec: ((timeout.max(0) % 1000) as libc::c_long) * 1_000_000,
+    };
+    // SAFETY: a valid signal set and timespec; no siginfo is asked for (null).
+    let sig = unsafe {
+        libc::sigtimedwait(
+            set.as_ref(),
+            std::ptr::null_mut(),
+            if timeout < 0 { std::ptr::null() } else { &ts },
+        )
+    };
+    match sig {
+        libc::SIGIO => (false, watch),
+        s if s > 0 => {
+            kill(rustix::process::getpid().as_raw_nonzero().get(), s);
+            (true, false)
+        }
+        // The timeout (EAGAIN), or EINTR: the caller looks at its deadlines again.
+        _ => (false, false),
+    }
 }
 
 fn on_control(
     plan: &Plan,
     children: Option<BorrowedFd<'_>>,
-    control: ControlReceiver,
+    control: ControlReceiver<'_>,
     cmd: i32,
     st: &mut State,
 ) {

@@ -13,7 +13,6 @@ pub(crate) mod tty;
 mod waiter;
 
 use std::io;
-use std::os::fd::IntoRawFd;
 
 use nix::sys::signal::SigmaskHow;
 use nix::unistd::{ForkResult, Pid, setpgid};
@@ -253,7 +252,7 @@ fn fork_pid1(mount_proc: bool, lock_mounts: bool, protect: bool) -> io::Result<(
             // Its memory belongs to the user namespace it was exec'd in, the caller's, where
             // the sandboxed command has no capability.
             steps::process::not_dumpable();
-            crate::exit::set_pid1_status_fd(status_w.into_raw_fd());
+            crate::exit::set_pid1_status_fd(status_w);
             Ok(())
         }
         Ok(ForkResult::Parent { child }) => {

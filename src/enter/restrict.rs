@@ -3,7 +3,7 @@
 //! prepared here and applied in std's pre_exec hook, after the fork.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -57,7 +57,7 @@ impl Restrict {
             // Async-signal-safe from here: raw system calls on what was prepared above; an
             // error is reported on the pipe and passed to std as a bare errno (no allocation).
             let fail = |e: StepError| {
-                ReportSender(report_w.as_raw_fd()).send(Report::Failed(e));
+                ReportSender(report_w.as_fd()).send(Report::Failed(e));
                 io::Error::from_raw_os_error(e.errno)
             };
             if new_session {

@@ -201,7 +201,8 @@ async fn run(
                         }
                     }
                 }
-                None => {}
+                // The stream ended (it never does while its handle is open): do not spin on it.
+                None => return Err(signals_ended()),
                 Some(sig) => {
                     if sig == libc::SIGCONT
                         && let Some(t) = &tty
@@ -213,9 +214,8 @@ async fn run(
                 }
             },
             ready = pidfd.readable() => {
-                if let Ok(mut g) = ready {
-                    g.clear_ready();
-                }
+                // An error is the reactor's (it is shutting down), and would come back at once.
+                ready?.clear_ready();
             }
         }
     };
@@ -233,9 +233,7 @@ async fn run(
             }
         }
     } else {
-        tokio::task::spawn_blocking(move || kill_rest(pid1))
-            .await
-            .map_err(io::Error::other)?;
+        kill_rest(pid1, &mut signals).await?;
     }
     signals.handle().close();
     Ok(crate::status::from_raw(raw))
@@ -254,31 +252,48 @@ fn reap_ready(pidfd: std::os::fd::BorrowedFd<'_>, main: Pid, status: &mut Option
     }
 }
 
-/// Kill every process left and reap them all. As pid 1, kill(-1) reaches every other process
-/// of the namespace; as a subreaper, kill the children, whose orphans then come to us, until
-/// none is left.
-fn kill_rest(pid1: bool) {
+/// Kill every process left and reap them all, without a thread (spawn_blocking panics when
+/// the process limit is reached) and without spinning: between rounds it waits for the next
+/// SIGCHLD. As pid 1, kill(-1) reaches every other process of the namespace; as a subreaper,
+/// kill the children, whose orphans then come to us, until none is left. Every process that
+/// ends, or whose parent ends while it is a zombie, sends us a SIGCHLD once it is our child,
+/// so no round is missed; ECHILD (no child at all) ends it.
+async fn kill_rest(pid1: bool, signals: &mut signal_hook_tokio::Signals) -> io::Result<()> {
     if pid1 {
         let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
-        while crate::sys::waitpid_any(false).is_ok() {}
-        return;
     }
     loop {
-        let children = list_children();
-        for c in &children {
-            let _ = kill(*c, Signal::SIGKILL);
+        if !pid1 {
+            for c in list_children() {
+                let _ = kill(c, Signal::SIGKILL);
+            }
         }
-        let mut reaped = false;
-        while let Ok(Some(_)) = crate::sys::waitpid_any(true) {
-            reaped = true;
-        }
-        if children.is_empty() && !reaped {
+        loop {
             match crate::sys::waitpid_any(true) {
-                Err(_) => return,
-                Ok(_) => std::thread::yield_now(),
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                // ECHILD: nothing is left.
+                Err(_) => return Ok(()),
+            }
+        }
+        // Children are left that have not ended yet: wait for the next SIGCHLD.
+        loop {
+            match signals.next().await {
+                Some(libc::SIGCHLD) => break,
+                Some(_) => {}
+                None => return Err(signals_ended()),
             }
         }
     }
+}
+
+fn signals_ended() -> io::Error {
+    Error::failed(
+        Step::Wait,
+        io::ErrorKind::Other,
+        "the signal stream ended while processes were left",
+    )
+    .into()
 }
 
 /// The children of every thread of this process (`/proc/self/task/*/children`).

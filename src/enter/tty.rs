@@ -25,7 +25,7 @@ impl Foreground {
     pub(crate) fn claim() -> Option<Foreground> {
         let original = getpgrp();
         (0..=2)
-            .map(crate::sys::borrow_fd)
+            .filter_map(crate::sys::std_stream)
             .find(|fd| isatty(fd).unwrap_or(false) && tcgetpgrp(fd).is_ok_and(|fg| fg == original))
             .map(|fd| Foreground { fd, original })
     }

@@ -45,8 +45,14 @@ pub(super) fn wait_outside(child: Pid, status_r: OwnedFd, ready_w: OwnedFd, sfd:
         if inside.open {
             fds.push(PollFd::new(status_r.as_fd(), PollFlags::POLLIN));
         }
-        if poll(&mut fds, PollTimeout::NONE).is_err() {
-            continue;
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            // Anything else would come back at once (a spin): wait for pid 1 without polling.
+            Err(_) => {
+                drop(fds);
+                break wait_blocking(child);
+            }
         }
         let pipe_ready = fds
             .get(1)
@@ -97,7 +103,27 @@ fn drain(status_r: &OwnedFd, inside: &mut Inside, tty: Option<&Foreground>) {
                 return;
             }
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(_) => return,
+            Err(rustix::io::Errno::AGAIN) => return,
+            Err(_) => {
+                // A broken pipe stays broken: stop polling it (it would be ready forever).
+                inside.open = false;
+                return;
+            }
+        }
+    }
+}
+
+/// Wait for pid 1 to end, blocking: its raw wait status.
+fn wait_blocking(child: Pid) -> i32 {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => return crate::status::raw_exited(code as u8),
+            Ok(WaitStatus::Signaled(_, sig, core)) => {
+                return crate::status::raw_signaled(sig as i32, core);
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return crate::status::raw_exited(125),
         }
     }
 }

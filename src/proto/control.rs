@@ -5,7 +5,7 @@
 //! process is gone (with die-with-parent the init then kills the sandbox).
 
 use std::io;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use crate::error::Error;
 use crate::steps::Step;
@@ -89,12 +89,12 @@ pub(crate) enum Received {
 
 /// The init's receiving end (blocking). Async-signal-safe.
 #[derive(Clone, Copy)]
-pub(crate) struct ControlReceiver(pub RawFd);
+pub(crate) struct ControlReceiver<'a>(pub BorrowedFd<'a>);
 
-impl ControlReceiver {
+impl ControlReceiver<'_> {
     pub(crate) fn recv(self) -> Received {
         let mut b = [0u8; LEN];
-        match rustix::io::read(crate::sys::borrow_fd(self.0), &mut b) {
+        match rustix::io::read(self.0, &mut b) {
             Ok(LEN) => Control::decode(b).map_or(Received::Garbage, Received::Msg),
             Ok(0) => Received::Eof,
             Ok(_) => Received::Garbage,

@@ -5,7 +5,7 @@
 //! ended. EOF without `Exited` means the init died.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
@@ -67,12 +67,12 @@ impl Report {
 /// The init's (and the command's, until exec) sending end. Async-signal-safe: a fixed-size
 /// write on a raw fd, retried on EINTR; errors are ignored (the orchestrator is gone).
 #[derive(Clone, Copy)]
-pub(crate) struct ReportSender(pub RawFd);
+pub(crate) struct ReportSender<'a>(pub BorrowedFd<'a>);
 
-impl ReportSender {
+impl ReportSender<'_> {
     pub(crate) fn send(self, msg: Report) {
         let buf = msg.encode();
-        let fd = crate::sys::borrow_fd(self.0);
+        let fd = self.0;
         let mut off = 0;
         while off < LEN {
             match rustix::io::write(fd, &buf[off..]) {

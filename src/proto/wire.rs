@@ -299,6 +299,12 @@ fn restrictions(r: &mut Reader<'_>) -> Option<Restrictions> {
 pub(crate) enum Answer {
     Cloned(i32),
     Failed(i32),
+    /// The clone fallback made the init (the orchestrator's child, CLONE_PARENT) but could
+    /// not get its pidfd: the launcher SIGKILLed it, and the orchestrator must reap it.
+    Unreaped {
+        pid: i32,
+        errno: i32,
+    },
 }
 
 pub(crate) const ANSWER_LEN: usize = 8;
@@ -308,6 +314,7 @@ impl Answer {
         let (pid, errno) = match self {
             Answer::Cloned(pid) => (pid, 0),
             Answer::Failed(e) => (0, e),
+            Answer::Unreaped { pid, errno } => (pid, errno),
         };
         let mut out = [0u8; ANSWER_LEN];
         out[..4].copy_from_slice(&pid.to_ne_bytes());
@@ -324,6 +331,7 @@ impl Answer {
         match (pid, errno) {
             (p, 0) if p > 0 => Some(Answer::Cloned(p)),
             (0, e) if e > 0 => Some(Answer::Failed(e)),
+            (pid, errno) if pid > 0 && errno > 0 => Some(Answer::Unreaped { pid, errno }),
             _ => None,
         }
     }
@@ -395,7 +403,14 @@ mod tests {
 
     #[test]
     fn answers_survive_encoding() {
-        for a in [Answer::Cloned(42), Answer::Failed(libc::ENOSPC)] {
+        for a in [
+            Answer::Cloned(42),
+            Answer::Failed(libc::ENOSPC),
+            Answer::Unreaped {
+                pid: 42,
+                errno: libc::ENOSYS,
+            },
+        ] {
             assert_eq!(Answer::decode(&a.encode()), Some(a));
         }
         assert_eq!(Answer::decode(&[0; ANSWER_LEN]), None);

@@ -50,6 +50,12 @@ pub struct Output {
     pub stdout: Vec<u8>,
     /// What the command wrote to its stderr, when piped.
     pub stderr: Vec<u8>,
+    /// Whether the command wrote more to stdout than the
+    /// [`output_limit`](crate::Sandbox::output_limit): `stdout` then holds the first
+    /// `output_limit` bytes, and the rest was read and dropped.
+    pub stdout_truncated: bool,
+    /// The same for stderr.
+    pub stderr_truncated: bool,
     /// Whether the sandbox's timeout fired ([`Child::timed_out`]).
     pub timed_out: bool,
     /// The resource usage of the whole sandbox ([`Child::resource_usage`]).
@@ -98,6 +104,7 @@ impl Pending {
         control: ControlSender,
         ends: ParentEnds,
     ) -> io::Result<Pending> {
+        reap_parked();
         let pidfd = match crate::sys::try_async_fd(pidfd) {
             Ok(p) => p,
             Err((pidfd, e)) => {
@@ -223,6 +230,7 @@ impl Drop for Pending {
 /// thread otherwise, and a thread too when the runtime shuts down before the init has
 /// exited (the task is dropped then; without the hand-over the init would stay a zombie).
 /// `keep` (the control pipe of a sandbox left running) stays open until the init is reaped.
+/// Where no thread can be made either, see [`reap_on_thread`].
 pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, keep: Option<ControlSender>) {
     /// Owns the pidfd while a task reaps; dropped before the init is reaped (no runtime, or
     /// the task cancelled by a runtime shutdown), it hands the blocking wait to a thread.
@@ -233,15 +241,11 @@ pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, keep: Option<ControlSe
     impl Drop for Reaper {
         fn drop(&mut self) {
             if let Some(pidfd) = self.pidfd.take() {
-                let fd = pidfd.into_inner();
-                let keep = self.keep.take();
-                std::thread::spawn(move || {
-                    let _keep = keep;
-                    let _ = crate::sys::waitid_pidfd(fd.as_fd(), false);
-                });
+                reap_on_thread(pidfd.into_inner(), self.keep.take());
             }
         }
     }
+    reap_parked();
     let mut reaper = Reaper {
         pidfd: Some(pidfd),
         keep,
@@ -267,6 +271,73 @@ pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, keep: Option<ControlSe
             }
         }
     });
+}
+
+/// [`reap_in_background`] for a pidfd not registered with tokio yet (registering it here,
+/// when a runtime is there).
+pub(crate) fn reap_owned(pidfd: OwnedFd, keep: Option<ControlSender>) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return reap_on_thread(pidfd, keep);
+    }
+    match crate::sys::try_async_fd(pidfd) {
+        Ok(p) => reap_in_background(p, keep),
+        Err((pidfd, _)) => reap_on_thread(pidfd, keep),
+    }
+}
+
+/// An init whose reaping waits: its pidfd, and the control pipe of a sandbox left running.
+type Parked = (OwnedFd, Option<ControlSender>);
+
+/// Inits that could be given neither a task nor a thread while they were left running
+/// (kill_on_drop false); each later [`reap_in_background`] reaps those that have ended.
+static PARKED: std::sync::Mutex<Vec<Parked>> = std::sync::Mutex::new(Vec::new());
+
+/// Reap, with a blocking wait on a thread of its own, an init that a runtime cannot reap.
+///
+/// When no thread can be made (the process limit, RLIMIT_NPROC, is reached: std's
+/// `thread::spawn` would panic), this never panics:
+/// - an init that was told to die (`keep` is `None`: Kill was sent, or the control pipe is
+///   closed) is SIGKILLed through its pidfd and waited for here. That wait is short: SIGKILL
+///   cannot be blocked or caught, and the kernel's teardown of the init (with a pid
+///   namespace, of every process in it, all SIGKILLed by the kernel) takes milliseconds; it
+///   replaces a thread that could not be made, not a task of a running runtime.
+/// - an init left running (`keep`: kill_on_drop false) must neither be killed nor waited for:
+///   it is parked, and each later reap (a dropped or finished sandbox) reaps it once it has
+///   ended.
+fn reap_on_thread(pidfd: OwnedFd, keep: Option<ControlSender>) {
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some((pidfd, keep))));
+    let theirs = slot.clone();
+    let spawned = std::thread::Builder::new()
+        .name("nsbox-reaper".into())
+        .spawn(move || {
+            let taken = theirs.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some((fd, keep)) = taken {
+                let _ = crate::sys::waitid_pidfd(fd.as_fd(), false);
+                drop(keep);
+            }
+        });
+    if spawned.is_ok() {
+        return;
+    }
+    let Some((pidfd, keep)) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        return;
+    };
+    match keep {
+        None => {
+            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+            let _ = crate::sys::waitid_pidfd(pidfd.as_fd(), false);
+        }
+        Some(keep) => PARKED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((pidfd, Some(keep))),
+    }
+}
+
+/// Reap the parked inits that have ended.
+fn reap_parked() {
+    let mut parked = PARKED.lock().unwrap_or_else(|p| p.into_inner());
+    parked.retain(|(fd, _)| matches!(crate::sys::waitid_pidfd(fd.as_fd(), true), Ok(None)));
 }
 
 /// What the command's report said.
@@ -301,6 +372,8 @@ pub struct Child {
     pub stdout: Option<ChildStdout>,
     /// The command's stderr, when piped.
     pub stderr: Option<ChildStderr>,
+    /// What wait_with_output keeps of each stream.
+    pub(crate) output_limit: usize,
 }
 
 impl std::fmt::Debug for Child {
@@ -323,6 +396,7 @@ impl Child {
             stdin: ends.stdin,
             stdout: ends.stdout,
             stderr: ends.stderr,
+            output_limit: crate::Sandbox::DEFAULT_OUTPUT_LIMIT,
         }
     }
 
@@ -506,7 +580,10 @@ impl Child {
         self.result(init).map(Some)
     }
 
-    /// Wait, collecting piped stdout and stderr. The [`Output`] keeps the sandbox's facts
+    /// Wait, collecting piped stdout and stderr, at most
+    /// [`output_limit`](crate::Sandbox::output_limit) bytes of each (64 MiB by default): what
+    /// comes after is read and dropped, and [`Output::stdout_truncated`] or
+    /// [`Output::stderr_truncated`] says so. The [`Output`] keeps the sandbox's facts
     /// ([`timed_out`](Output::timed_out), [`resource_usage`](Output::resource_usage)).
     ///
     /// # Examples
@@ -528,19 +605,30 @@ impl Child {
     ///
     /// Not cancel safe: output read so far is lost with the future.
     pub async fn wait_with_output(mut self) -> io::Result<Output> {
-        async fn read_all(r: Option<pipe::Receiver>) -> io::Result<Vec<u8>> {
+        /// The first `limit` bytes, and whether there were more (read to the end all the same,
+        /// so that the command never blocks on a full pipe).
+        async fn read_all(r: Option<pipe::Receiver>, limit: usize) -> io::Result<(Vec<u8>, bool)> {
             let mut v = Vec::new();
-            if let Some(mut r) = r {
-                r.read_to_end(&mut v).await?;
-            }
-            Ok(v)
+            let Some(mut r) = r else {
+                return Ok((v, false));
+            };
+            (&mut r)
+                .take(u64::try_from(limit).unwrap_or(u64::MAX))
+                .read_to_end(&mut v)
+                .await?;
+            let dropped = tokio::io::copy(&mut r, &mut tokio::io::sink()).await?;
+            Ok((v, dropped > 0))
         }
         let (out, err) = (self.stdout.take(), self.stderr.take());
-        let (status, stdout, stderr) = tokio::try_join!(self.wait(), read_all(out), read_all(err))?;
+        let limit = self.output_limit;
+        let (status, (stdout, stdout_truncated), (stderr, stderr_truncated)) =
+            tokio::try_join!(self.wait(), read_all(out, limit), read_all(err, limit))?;
         Ok(Output {
             status,
             stdout,
             stderr,
+            stdout_truncated,
+            stderr_truncated,
             timed_out: self.timed_out(),
             resource_usage: self.resource_usage().unwrap_or_default(),
         })

@@ -43,12 +43,39 @@ pub(crate) fn clone_init(
             crate::signals::mask(nix::sys::signal::SigmaskHow::SIG_SETMASK, &old);
             Ok((pid, pidfd))
         }
+        Ok(crate::sys::Cloned::Unreaped { pid, errno }) => {
+            crate::signals::mask(nix::sys::signal::SigmaskHow::SIG_SETMASK, &old);
+            Err(io::Error::new(
+                io::Error::from_raw_os_error(errno).kind(),
+                Unreaped { pid, errno },
+            ))
+        }
         Err(e) => {
             crate::signals::mask(nix::sys::signal::SigmaskHow::SIG_SETMASK, &old);
             Err(e)
         }
     }
 }
+
+/// A clone with `CLONE_PARENT` (the launcher's) whose pidfd_open failed: the init was
+/// SIGKILLed and is the orchestrator's child to reap, by pid.
+#[derive(Debug)]
+pub(crate) struct Unreaped {
+    pub pid: i32,
+    pub errno: i32,
+}
+
+impl std::fmt::Display for Unreaped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pidfd_open of the new init (pid {}) failed with errno {}",
+            self.pid, self.errno
+        )
+    }
+}
+
+impl std::error::Error for Unreaped {}
 
 /// The error for a failed clone, naming the namespaces and the likely culprit.
 pub(crate) fn clone_error(e: io::Error, kinds: NamespaceSet) -> io::Error {

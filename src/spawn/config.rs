@@ -42,6 +42,8 @@ pub(crate) struct Config {
     pub filters: Vec<crate::seccomp::SeccompProgram>,
     /// `None`: the default view ([`Filesystem::sandbox_default`](crate::Filesystem::sandbox_default)).
     pub filesystem: Option<crate::fs::Filesystem>,
+    /// Most bytes of each stream that output() and wait_with_output() keep.
+    pub output_limit: usize,
 }
 
 impl Config {
@@ -71,6 +73,7 @@ impl Config {
             user_namespaces: false,
             filters: Vec::new(),
             filesystem: None,
+            output_limit: super::Sandbox::DEFAULT_OUTPUT_LIMIT,
         }
     }
 

@@ -25,8 +25,15 @@
 //! One `SOCK_SEQPACKET` socket pair. A request is one message: the sandbox's `Spec` in its
 //! wire form (`src/proto/wire.rs`) with its fds attached (`SCM_RIGHTS`: report pipe, control pipe, namespaces to
 //! join, the command's stdio and passed fds). The answer is one message: the init's pid and
-//! an errno (0 on success), with the init's pidfd attached on success. Requests are
-//! serialized by a lock; the launcher is single-threaded.
+//! an errno (0 on success), with the init's pidfd attached on success.
+//!
+//! The orchestrator's end is non-blocking and awaited through tokio's reactor (`AsyncFd`), so
+//! a spawn needs no thread of its own: where spawn_blocking panicked when the process limit
+//! was reached, a spawn now gets the clone's error. One exchange (request, then answer) runs
+//! at a time, in the order of an async lock; the launcher is single-threaded and answers in
+//! order. A spawn dropped after its request went out leaves the answer to a task that holds
+//! the lock until it has read it, then kills and reaps the init it names, so the next
+//! exchange never reads another's answer and no init is left behind.
 //!
 //! # Lifetime
 //!
@@ -37,15 +44,18 @@
 //! they never hang.
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::{Mutex, OnceLock};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
-    sendmsg, socketpair,
-};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::{ForkResult, Pid};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use tokio::io::unix::AsyncFd;
 
 use crate::error::{Error, errno_of};
 use crate::proto::Spec;
@@ -55,7 +65,10 @@ use crate::steps::Step;
 
 struct Launcher {
     pid: Pid,
-    sock: Mutex<OwnedFd>,
+    /// The orchestrator's end of the socket, non-blocking.
+    sock: OwnedFd,
+    /// Held from a request's send until its answer has been read: one exchange at a time.
+    turn: tokio::sync::Mutex<()>,
     /// The largest request the socket takes in one message: the send buffer the kernel
     /// granted (capped by net.core.wmem_max) less a margin for its own accounting.
     max_request: usize,
@@ -63,10 +76,18 @@ struct Launcher {
 
 static LAUNCHER: OnceLock<Launcher> = OnceLock::new();
 
+/// Set when the answer to a request could not be read at all (the launcher stopped answering
+/// while no runtime could wait for it): a later exchange could read that answer as its own,
+/// so every later sandbox is cloned directly.
+static OUT_OF_STEP: AtomicBool = AtomicBool::new(false);
+
 /// Largest request: the serialized spec (argv and environment included).
 const MAX_REQUEST: usize = 1 << 20;
 /// Most fds one request carries.
 const MAX_FDS: usize = 250;
+/// How long a drop without a runtime waits for the launcher's answer before giving up on it
+/// (the launcher answers as soon as its clone is done; only a stopped launcher takes longer).
+const BLOCKING_ANSWER_MS: i64 = 10_000;
 
 /// Start the launcher. Call it first thing in `main`, before any thread or runtime exists;
 /// later [`Sandbox::spawn`](crate::Sandbox::spawn) calls use it. Calling it again is a no-op.
@@ -123,6 +144,10 @@ pub fn start() -> io::Result<()> {
     let granted =
         nix::sys::socket::getsockopt(&ours, nix::sys::socket::sockopt::SndBuf).unwrap_or(0);
     let max_request = granted.saturating_sub(4096).min(MAX_REQUEST);
+    // Our end is awaited through tokio's reactor; the launcher's end (its own open file
+    // description) stays blocking.
+    rustix::io::ioctl_fionbio(&ours, true)
+        .map_err(|e| Error::os(Step::Launcher, e.raw_os_error()).with_context("(O_NONBLOCK)"))?;
     let parent = nix::unistd::getpid();
     match crate::ns::fork_single_threaded("start the launcher", "the launcher")? {
         ForkResult::Child => {
@@ -133,7 +158,8 @@ pub fn start() -> io::Result<()> {
             drop(theirs);
             let _ = LAUNCHER.set(Launcher {
                 pid,
-                sock: Mutex::new(ours),
+                sock: ours,
+                turn: tokio::sync::Mutex::new(()),
                 max_request,
             });
             tracing::debug!(pid = pid.as_raw(), "launcher started");
@@ -148,11 +174,13 @@ pub fn pid() -> Option<u32> {
 }
 
 /// Create an init through the launcher. `None` when no launcher was started (the caller then
-/// clones directly).
-/// `control` is the parent's end of the sandbox's control pipe.
+/// clones directly). `fds` are the request's fds in plan order, each one of `held` (the
+/// sandbox's own ends) or a standard stream the command inherits; `control` is the parent's
+/// end of the sandbox's control pipe.
 pub(crate) async fn launch(
     spec: &Spec,
     fds: &[RawFd],
+    held: &[Arc<OwnedFd>],
     control: &ControlSender,
 ) -> Option<io::Result<(i32, OwnedFd)>> {
     let launcher = LAUNCHER.get()?;
@@ -161,71 +189,276 @@ pub(crate) async fn launch(
         // Too big for one message: the direct clone still works.
         return None;
     }
-    // Dup the fds: the blocking task needs owned copies that outlive this borrow.
-    let owned: io::Result<Vec<OwnedFd>> = fds
-        .iter()
-        .map(|&fd| {
-            nix::fcntl::fcntl(
-                crate::sys::borrow_fd(fd),
-                nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
-            )
-            .map(crate::sys::own_fd)
-            .map_err(|e| {
-                Error::os(Step::Launcher, e as i32)
-                    .with_context("(dup an fd)")
-                    .into()
-            })
-        })
-        .collect();
-    let owned = match owned {
-        Ok(o) => o,
+    if OUT_OF_STEP.load(Ordering::Relaxed) {
+        tracing::debug!("the launcher's answers are out of step: cloning directly");
+        return None;
+    }
+    let fds = match borrow_all(fds, held) {
+        Ok(f) => f,
         Err(e) => return Some(Err(e)),
     };
-    let pid = launcher.pid;
-    let control = match control.try_clone() {
-        Ok(c) => c,
-        Err(e) => return Some(Err(e)),
-    };
-    let request = tokio::task::spawn_blocking(move || request(launcher, &payload, &owned));
-    let mut guard = ReapIfCancelled(Some((request, control)));
-    let r = match guard.0.as_mut() {
-        Some((request, _)) => request.await,
-        None => return None,
-    };
-    guard.0 = None;
-    Some(match r {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(e)) => Err(gone(pid, e)),
-        Err(e) => Err(io::Error::other(e)),
+    Some(match exchange(launcher, &payload, &fds, control).await {
+        Ok(answer) => answer,
+        Err(e) => Err(gone(launcher.pid, e)),
     })
 }
 
-type Request = tokio::task::JoinHandle<io::Result<io::Result<(i32, OwnedFd)>>>;
+/// The request's fds, borrowed: from `held`, or the orchestrator's standard streams.
+fn borrow_all<'a>(fds: &[RawFd], held: &'a [Arc<OwnedFd>]) -> io::Result<Vec<BorrowedFd<'a>>> {
+    fds.iter()
+        .map(|&raw| match held.iter().find(|f| f.as_raw_fd() == raw) {
+            Some(f) => Ok(f.as_fd()),
+            None => crate::sys::std_stream(raw).ok_or_else(|| {
+                Error::failed(
+                    Step::Launcher,
+                    io::ErrorKind::Other,
+                    format!("fd {raw} of the request is not held"),
+                )
+                .into()
+            }),
+        })
+        .collect()
+}
 
-/// Holds a launcher request while [`launch`] awaits it, with a copy of the sandbox's control
-/// pipe. If the spawn future is dropped half-way, the request still completes on its blocking
-/// thread, and the init it creates is this process's child (CLONE_PARENT) that nobody else
-/// knows of: do what dropping a spawned sandbox does (ask the init to kill everything, close
-/// the control pipe, reap the init in the background), or it would stay a zombie.
-struct ReapIfCancelled(Option<(Request, ControlSender)>);
+/// One exchange. The outer error is the transport's (the launcher is gone), the inner one the
+/// clone's.
+async fn exchange(
+    l: &'static Launcher,
+    payload: &[u8],
+    fds: &[BorrowedFd<'_>],
+    control: &ControlSender,
+) -> io::Result<io::Result<(i32, OwnedFd)>> {
+    // Made before the request goes out: if this future is dropped half-way, the task that
+    // reads the answer kills the init through it.
+    let control = control.try_clone().map_err(|e| {
+        Error::from_std(Step::Launcher, &e).with_context("(dup the sandbox's control pipe)")
+    })?;
+    let turn = l.turn.lock().await;
+    let sock = crate::sys::async_fd_static(l.sock.as_fd()).map_err(|e| {
+        Error::failed(
+            Step::Launcher,
+            io::ErrorKind::Other,
+            format!("register its socket with tokio: {e}"),
+        )
+    })?;
+    loop {
+        let mut ready = sock.writable().await?;
+        match ready.try_io(|s| send_request(s.get_ref().as_fd(), payload, fds)) {
+            Ok(sent) => break sent?,
+            Err(_would_block) => continue,
+        }
+    }
+    let mut outstanding = Outstanding {
+        sock: Some(sock),
+        turn: Some(turn),
+        control: Some(control),
+        in_task: false,
+    };
+    let raw = outstanding.answer().await?;
+    drop(outstanding);
+    raw.decode()
+}
 
-impl Drop for ReapIfCancelled {
-    fn drop(&mut self) {
-        let Some((handle, control)) = self.0.take() else {
-            return;
+fn send_request(sock: BorrowedFd<'_>, payload: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(fds.len()))];
+    let mut cmsg = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !cmsg.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let iov = [IoSlice::new(payload)];
+    let n = rustix::net::sendmsg(
+        sock,
+        &iov,
+        &mut cmsg,
+        SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+    )?;
+    if n != payload.len() {
+        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+    }
+    Ok(())
+}
+
+/// An answer as received: its bytes and the fd that came with it.
+struct RawAnswer {
+    len: usize,
+    buf: [u8; ANSWER_LEN],
+    fd: Option<OwnedFd>,
+}
+
+impl RawAnswer {
+    /// Read one answer now (EAGAIN when there is none yet).
+    fn recv(sock: BorrowedFd<'_>) -> io::Result<RawAnswer> {
+        let mut buf = [0u8; ANSWER_LEN];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+        let msg = {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            rustix::net::recvmsg(
+                sock,
+                &mut iov,
+                &mut cmsg,
+                RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
+            )?
         };
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        rt.spawn(async move {
-            if let Ok(Ok(Ok((_, pidfd)))) = handle.await {
-                let _ = control.send(Control::Kill);
-                drop(control);
-                if let Ok(pidfd) = crate::sys::async_fd(pidfd) {
-                    super::child::reap_in_background(pidfd, None);
+        let mut fd = None;
+        for m in cmsg.drain() {
+            if let RecvAncillaryMessage::ScmRights(fds) = m {
+                for f in fds {
+                    // One fd is expected; any other is closed here.
+                    fd.get_or_insert(f);
                 }
             }
-        });
+        }
+        if msg.bytes == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EPIPE));
+        }
+        let len = if msg.flags.contains(ReturnFlags::TRUNC) {
+            0
+        } else {
+            msg.bytes
+        };
+        Ok(RawAnswer { len, buf, fd })
+    }
+
+    /// What the answer says. An init without its pidfd (no room for it in our fd table: the
+    /// kernel dropped it) or one the launcher could not get a pidfd for is our unreaped child:
+    /// it is killed and reaped here, and the spawn fails.
+    fn decode(self) -> io::Result<io::Result<(i32, OwnedFd)>> {
+        let Some(bytes) = self.buf.get(..self.len) else {
+            return Err(io::Error::from_raw_os_error(libc::EPROTO));
+        };
+        match (Answer::decode(bytes), self.fd) {
+            (Some(Answer::Failed(errno)), _) => Ok(Err(io::Error::from_raw_os_error(errno))),
+            (Some(Answer::Cloned(pid)), Some(pidfd)) => Ok(Ok((pid, pidfd))),
+            (Some(Answer::Cloned(pid)), None) => {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+                reap_unreaped(pid);
+                Ok(Err(Error::os(Step::Launcher, libc::EMFILE)
+                    .with_context(format!("(receive the pidfd of init {pid})"))
+                    .into()))
+            }
+            (Some(Answer::Unreaped { pid, errno }), _) => {
+                reap_unreaped(pid);
+                Ok(Err(io::Error::from_raw_os_error(errno)))
+            }
+            (None, _) => Err(io::Error::from_raw_os_error(libc::EPROTO)),
+        }
+    }
+
+    /// After the spawn that asked for it was dropped: kill and reap the init it names.
+    fn dispose(self, control: Option<ControlSender>) {
+        if let Ok(Ok((_, pidfd))) = self.decode() {
+            if let Some(c) = &control {
+                let _ = c.send(Control::Kill);
+            }
+            drop(control);
+            super::child::reap_owned(pidfd, None);
+        }
+    }
+}
+
+/// Reap init `pid`, our child that has no pidfd (it was SIGKILLed): through a pidfd opened
+/// now if we can, else by a blocking waitpid, which is short for a SIGKILLed process (and
+/// safe: an unreaped child's pid cannot be reused).
+fn reap_unreaped(pid: i32) {
+    let pidfd = rustix::process::Pid::from_raw(pid)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
+    match pidfd {
+        Some(fd) => super::child::reap_owned(fd, None),
+        None => crate::sys::wait_pid(pid),
+    }
+}
+
+/// A request the launcher has received and whose answer is not read yet. It holds the turn,
+/// so no other exchange can start and read this answer as its own. Dropped unanswered (the
+/// spawn future was dropped half-way, or waiting failed), it hands itself to a task, which
+/// reads the answer and kills and reaps the init; where no task can run (no runtime, or the
+/// task dropped at a runtime's shutdown), it reads the answer here, blocking.
+struct Outstanding {
+    /// `None` once the answer has been read.
+    sock: Option<AsyncFd<BorrowedFd<'static>>>,
+    turn: Option<tokio::sync::MutexGuard<'static, ()>>,
+    control: Option<ControlSender>,
+    /// Whether this is the task's own (which must not hand itself on again).
+    in_task: bool,
+}
+
+impl Outstanding {
+    async fn answer(&mut self) -> io::Result<RawAnswer> {
+        let Some(sock) = &self.sock else {
+            return Err(io::Error::from_raw_os_error(libc::EPROTO));
+        };
+        let raw = loop {
+            let mut ready = sock.readable().await?;
+            match ready.try_io(|s| RawAnswer::recv(s.get_ref().as_fd())) {
+                Ok(r) => break r?,
+                Err(_would_block) => continue,
+            }
+        };
+        self.sock = None;
+        self.turn = None;
+        Ok(raw)
+    }
+
+    async fn finish(mut self) {
+        if let Ok(raw) = self.answer().await {
+            raw.dispose(self.control.take());
+        }
+        // Otherwise the drop reads the answer, blocking.
+    }
+
+    /// Wait for the answer with poll(2), not the reactor.
+    fn answer_blocking(&mut self) -> io::Result<RawAnswer> {
+        let Some(sock) = self.sock.take() else {
+            return Err(io::Error::from_raw_os_error(libc::EPROTO));
+        };
+        let fd = sock.into_inner();
+        let timeout = rustix::event::Timespec {
+            tv_sec: BLOCKING_ANSWER_MS / 1000,
+            tv_nsec: 0,
+        };
+        loop {
+            let mut fds = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::TimedOut)),
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            match RawAnswer::recv(fd) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return r,
+            }
+        }
+    }
+}
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        if self.sock.is_none() {
+            return;
+        }
+        if !self.in_task
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let late = Outstanding {
+                sock: self.sock.take(),
+                turn: self.turn.take(),
+                control: self.control.take(),
+                in_task: true,
+            };
+            rt.spawn(late.finish());
+            return;
+        }
+        match self.answer_blocking() {
+            Ok(raw) => raw.dispose(self.control.take()),
+            // The launcher is gone: later exchanges fail on their own.
+            Err(e) if errno_of(&e).is_some_and(|e| e == libc::EPIPE || e == libc::ECONNRESET) => {}
+            Err(_) => OUT_OF_STEP.store(true, Ordering::Relaxed),
+        }
     }
 }
 
@@ -238,52 +471,6 @@ fn gone(pid: Pid, e: io::Error) -> io::Error {
         .with_context(format!("(pid {pid})"))
         .with_hint("the launcher process is gone (killed?); sandboxes cannot be created through it")
         .into()
-}
-
-/// One request. The outer error is the transport's (the launcher is gone), the inner one the
-/// clone's.
-fn request(
-    l: &Launcher,
-    payload: &[u8],
-    fds: &[OwnedFd],
-) -> io::Result<io::Result<(i32, OwnedFd)>> {
-    let sock = l.sock.lock().unwrap_or_else(|p| p.into_inner());
-    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-    let iov = [IoSlice::new(payload)];
-    let cmsg = [ControlMessage::ScmRights(&raw)];
-    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
-    let mut buf = [0u8; ANSWER_LEN];
-    let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
-    let (n, received) = {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg_space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )?;
-        let mut received: Vec<OwnedFd> = Vec::new();
-        for c in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(v) = c {
-                received.extend(v.into_iter().map(crate::sys::own_fd));
-            }
-        }
-        (msg.bytes, received)
-    };
-    if n == 0 {
-        return Err(io::Error::from_raw_os_error(libc::EPIPE));
-    }
-    match Answer::decode(&buf[..n]) {
-        Some(Answer::Failed(errno)) => Ok(Err(io::Error::from_raw_os_error(errno))),
-        Some(Answer::Cloned(pid)) => {
-            let pidfd = received
-                .into_iter()
-                .next()
-                .ok_or_else(|| io::Error::from_raw_os_error(libc::EPROTO))?;
-            Ok(Ok((pid, pidfd)))
-        }
-        None => Err(io::Error::from_raw_os_error(libc::EPROTO)),
-    }
 }
 
 /// The launcher's loop. Never returns.
@@ -307,52 +494,72 @@ fn serve(sock: OwnedFd, parent: Pid) -> ! {
         std::process::exit(0);
     }
     let mut buf = vec![0u8; MAX_REQUEST];
-    let mut cmsg_space = nix::cmsg_space!([RawFd; MAX_FDS]);
+    let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     loop {
-        let (n, fds) = {
+        let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+        let msg = {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg = match recvmsg::<()>(
-                sock.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg_space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
+            match rustix::net::recvmsg(&sock, &mut iov, &mut cmsg, RecvFlags::CMSG_CLOEXEC) {
                 Ok(m) => m,
-                Err(Errno::EINTR) => continue,
+                Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => std::process::exit(0),
-            };
-            let mut fds: Vec<OwnedFd> = Vec::new();
-            if let Ok(cmsgs) = msg.cmsgs() {
-                for c in cmsgs {
-                    if let ControlMessageOwned::ScmRights(v) = c {
-                        fds.extend(v.into_iter().map(crate::sys::own_fd));
-                    }
-                }
             }
-            (msg.bytes, fds)
         };
-        if n == 0 {
+        if msg.bytes == 0 {
             // The orchestrator is gone.
             std::process::exit(0);
         }
-        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        let cloned = match wire::decode(&buf[..n]) {
-            None => Err(libc::EPROTO),
-            Some(spec) => super::clone::clone_init(spec, &raw, libc::CLONE_PARENT as u64)
-                .map_err(|e| errno_of(&e).unwrap_or(libc::EIO)),
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        for m in cmsg.drain() {
+            if let RecvAncillaryMessage::ScmRights(received) = m {
+                fds.extend(received);
+            }
+        }
+        drop(cmsg);
+        let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+        let answer = if msg.flags.contains(ReturnFlags::CTRUNC) {
+            // No room in our fd table for all of the request's fds.
+            Answer::Failed(libc::EMFILE)
+        } else {
+            match buf.get(..msg.bytes).and_then(wire::decode) {
+                None => Answer::Failed(libc::EPROTO),
+                Some(spec) => {
+                    match super::clone::clone_init(spec, &raw, libc::CLONE_PARENT as u64) {
+                        Ok((pid, pidfd)) => {
+                            drop(fds);
+                            send_answer(&sock, Answer::Cloned(pid), Some(pidfd.as_fd()));
+                            continue;
+                        }
+                        Err(e) => match e
+                            .get_ref()
+                            .and_then(|i| i.downcast_ref::<super::clone::Unreaped>())
+                        {
+                            Some(u) => Answer::Unreaped {
+                                pid: u.pid,
+                                errno: u.errno,
+                            },
+                            None => Answer::Failed(errno_of(&e).unwrap_or(libc::EIO)),
+                        },
+                    }
+                }
+            }
         };
         drop(fds);
-        let (answer, pidfd) = match cloned {
-            Ok((pid, pidfd)) => (Answer::Cloned(pid), Some(pidfd)),
-            Err(e) => (Answer::Failed(e), None),
-        };
-        let out = answer.encode();
-        let iov = [IoSlice::new(&out)];
-        let pidfd_raw: Vec<RawFd> = pidfd.iter().map(|f| f.as_raw_fd()).collect();
-        let cmsg = [ControlMessage::ScmRights(&pidfd_raw)];
-        let cmsgs: &[ControlMessage] = if pidfd_raw.is_empty() { &[] } else { &cmsg };
-        if sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None).is_err() {
-            std::process::exit(0);
-        }
+        send_answer(&sock, answer, None);
+    }
+}
+
+/// Send one answer, with the init's pidfd; the launcher exits when the orchestrator is gone.
+fn send_answer(sock: &OwnedFd, answer: Answer, pidfd: Option<BorrowedFd<'_>>) {
+    let out = answer.encode();
+    let iov = [IoSlice::new(&out)];
+    let fds: Vec<BorrowedFd<'_>> = pidfd.into_iter().collect();
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() {
+        cmsg.push(SendAncillaryMessage::ScmRights(&fds));
+    }
+    if rustix::net::sendmsg(sock, &iov, &mut cmsg, SendFlags::NOSIGNAL).is_err() {
+        std::process::exit(0);
     }
 }

@@ -236,9 +236,18 @@ impl Step {
                 "a kept capability is not in the permitted set, or securebits forbid the \
                  ambient set"
             }
-            (Fds, libc::EBADF | libc::EMFILE) => {
-                "the open file limit was hit (RLIMIT_NOFILE): raise it, or pass fewer fds or \
-                 lower fd numbers"
+            (Fds, libc::EBADF) => {
+                "the fd limit (RLIMIT_NOFILE) was hit: every fd number the sandbox needs must be \
+                 below its soft limit, the command's (Sandbox::pass_fd targets) and the init's \
+                 own, which go just above the highest fd the request uses; raise the soft limit \
+                 (setrlimit, ulimit -n) or use lower fd numbers"
+            }
+            (Pipe | Fds | Launcher, libc::EMFILE) => {
+                "the fd limit (RLIMIT_NOFILE) was hit: this process has as many fds open as its \
+                 soft limit allows; raise it (setrlimit, ulimit -n) or close fds"
+            }
+            (Pipe | Fds | Launcher, libc::ENFILE) => {
+                "the system-wide limit of open files (fs.file-max) was hit"
             }
             (Exec, libc::ENOENT) => "no such program at that path or on PATH",
             (Exec, libc::EACCES) => {

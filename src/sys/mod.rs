@@ -179,6 +179,19 @@ pub(crate) enum Cloned {
     Parent(i32, OwnedFd),
     /// In the child.
     Child,
+    /// In the parent, after the fallback with `CLONE_PARENT`: the child was made but
+    /// pidfd_open(2) failed with `errno`. The child was SIGKILLed; it is the caller's
+    /// *parent's* child, which must reap it by `pid` (unreaped, the pid cannot be reused).
+    Unreaped { pid: i32, errno: i32 },
+}
+
+/// Make pidfd_open(2) fail (ENOSYS) in the clone fallback, as where a seccomp filter refuses
+/// it. For tests of that path only.
+static FAIL_PIDFD_OPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// See [`FAIL_PIDFD_OPEN`].
+pub(crate) fn force_pidfd_open_failure() {
+    FAIL_PIDFD_OPEN.store(true, Ordering::Relaxed);
 }
 
 /// Create a child with `flags` (`CLONE_NEW*`, `CLONE_PARENT`) in fork style (no shared
@@ -234,18 +247,34 @@ pub(crate) unsafe fn clone_pidfd(flags: u64) -> io::Result<Cloned> {
         Ok(pid) => match rustix_pidfd_open(pid) {
             Ok(fd) => Ok(Cloned::Parent(pid, fd)),
             Err(e) => {
-                // SAFETY: plain syscalls on our own new child.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                // SAFETY: kill(2) of our new child, which nobody has reaped (so the pid is
+                // still its own).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                if flags & libc::CLONE_PARENT as u64 != 0 {
+                    // Not our child: waitpid here would fail (ECHILD) and leave a zombie in
+                    // our parent, which must reap it.
+                    return Ok(Cloned::Unreaped { pid, errno });
                 }
+                // Our own child, SIGKILLed: it is gone as soon as its exit is done.
+                wait_pid(pid);
                 Err(e)
             }
         },
     }
 }
 
+/// waitpid(2) for the child `pid`, blocking, retried on EINTR; the status is dropped. For a
+/// child that was SIGKILLed (its exit takes no longer than the kernel's teardown).
+pub(crate) fn wait_pid(pid: i32) {
+    // SAFETY: waitpid with a null status pointer, which the kernel accepts.
+    while unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) } < 0 && errno() == libc::EINTR {}
+}
+
 fn rustix_pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    if FAIL_PIDFD_OPEN.load(Ordering::Relaxed) {
+        return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+    }
     let pid =
         rustix::process::Pid::from_raw(pid).ok_or(io::Error::from_raw_os_error(libc::ESRCH))?;
     Ok(rustix::process::pidfd_open(
@@ -393,18 +422,14 @@ fn set_action(sig: i32, action: libc::sighandler_t) {
     }
 }
 
-/// Borrow a raw fd the caller knows to be open for the duration of the borrow (a standard
-/// stream, or an fd a plan laid out). A closed number only makes calls on it fail with EBADF.
-pub(crate) fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
-    // SAFETY: callers pass fds they hold open for the borrow's use; fd numbers carry no
-    // memory safety, a stale one only makes the syscalls fail with EBADF.
-    unsafe { BorrowedFd::borrow_raw(fd) }
-}
-
-/// Take ownership of a raw fd just returned by the kernel (SCM_RIGHTS, a helper's open).
-pub(crate) fn own_fd(fd: RawFd) -> OwnedFd {
-    // SAFETY: callers pass a new fd that nothing else owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+/// The standard stream `fd` (0, 1 or 2) of this process, borrowed; `None` for another number.
+pub(crate) fn std_stream(fd: RawFd) -> Option<BorrowedFd<'static>> {
+    // SAFETY: the standard streams are treated as open for the whole process, as std's own
+    // `Stdin::as_fd` (a borrow of fd 0 for as long as the handle lives) does; nsbox never
+    // closes them. A closed one only makes calls on it fail with EBADF.
+    (0..=2)
+        .contains(&fd)
+        .then(|| unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 /// Register an owned fd with tokio's reactor for readability; on failure the fd comes back
@@ -423,6 +448,24 @@ pub(crate) fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<Owned
     try_async_fd(fd).map_err(|(_, e)| e)
 }
 
+/// Register an fd that stays open for the life of the process (the launcher's socket, owned
+/// by a `static`) with tokio's reactor for readability and writability. Fails instead of
+/// panicking outside a runtime.
+pub(crate) fn async_fd_static(
+    fd: BorrowedFd<'static>,
+) -> io::Result<tokio::io::unix::AsyncFd<BorrowedFd<'static>>> {
+    tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+    // SAFETY: a 'static borrow: the fd is never closed, so it stays open and refers to the same
+    // file description for the whole life of the AsyncFd.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(
+            fd,
+            tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE,
+        )
+    }
+    .map_err(|e| e.into_parts().1)
+}
+
 /// [_exit(2)]: leave now, running no user-space cleanup. Async-signal-safe.
 ///
 /// [_exit(2)]: https://man7.org/linux/man-pages/man2/_exit.2.html
@@ -431,21 +474,129 @@ pub(crate) fn exit_immediately(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// [close_range(2)] of `[lo, hi]`, or one close(2) at a time up to fd 65535 on kernels
-/// before 5.9. Async-signal-safe.
+/// [close_range(2)] of `[lo, hi]`, or [`close_range_fallback`] where the call fails (ENOSYS:
+/// kernels before 5.9, or a seccomp filter that refuses it). Async-signal-safe.
 ///
 /// [close_range(2)]: https://man7.org/linux/man-pages/man2/close_range.2.html
 pub(crate) fn close_range(lo: u32, hi: u32) {
     // SAFETY: closing fd numbers the caller does not use; no memory is involved.
     let r = unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
     if r < 0 {
-        let mut fd = lo;
-        while fd <= hi && fd < 65536 {
-            // SAFETY: as above.
+        close_range_fallback(lo, hi);
+    }
+}
+
+/// What close_range(2) does, without it: close every open fd in `[lo, hi]`. Async-signal-safe
+/// (raw system calls on stack buffers, no allocation).
+///
+/// The open fds are listed from `/proc/self/fd` with getdents64(2) (rustix's `RawDir` over a
+/// stack buffer). The listing's offsets are fd numbers, so closing fds already listed skips
+/// nothing that comes after them.
+///
+/// Without `/proc/self/fd` (no `/proc`, or the procfs of a pid namespace this process is not
+/// in), every number is closed up to [`fd_number_bound`], the highest number an fd can have.
+pub(crate) fn close_range_fallback(lo: u32, hi: u32) {
+    if lo > hi {
+        return;
+    }
+    if close_listed(lo, hi).is_err() {
+        close_each(lo, hi.min(fd_number_bound().saturating_sub(1)));
+    }
+}
+
+/// Close the fds in `[lo, hi]` that `/proc/self/fd` lists; `Err` when it cannot be read to
+/// the end (the caller then closes every number).
+fn close_listed(lo: u32, hi: u32) -> Result<(), ()> {
+    use rustix::fs::{Mode, OFlags};
+    let dir = rustix::fs::open(
+        c"/proc/self/fd",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(drop)?;
+    let own = dir.as_raw_fd() as u32;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+    let mut entries = rustix::fs::RawDir::new(&dir, &mut buf);
+    while let Some(entry) = entries.next() {
+        let entry = entry.map_err(drop)?;
+        let Some(fd) = parse_u32(entry.file_name().to_bytes()) else {
+            continue; // "." and ".."
+        };
+        if (lo..=hi).contains(&fd) && fd != own {
+            // SAFETY: closing an fd number the caller does not use.
             unsafe { libc::close(fd as RawFd) };
-            fd += 1;
         }
     }
+    // `dir` itself is closed here.
+    Ok(())
+}
+
+/// close(2) on every number of `[lo, hi]`.
+fn close_each(lo: u32, hi: u32) {
+    let mut fd = lo;
+    while fd <= hi {
+        // SAFETY: closing fd numbers the caller does not use; no memory is involved.
+        unsafe { libc::close(fd as RawFd) };
+        match fd.checked_add(1) {
+            Some(next) => fd = next,
+            None => break,
+        }
+    }
+}
+
+/// One more than the highest number an fd of this process can have, as far as can be known
+/// without `/proc/self/fd`: the largest of the soft and hard RLIMIT_NOFILE and fs.nr_open.
+///
+/// Why that bounds every fd: the kernel gives out an fd number (open, dup2, F_DUPFD, a
+/// received SCM_RIGHTS fd) only below the soft limit of the moment; the soft limit can never
+/// be above the hard limit; only a privileged process can raise the hard limit, and never
+/// above fs.nr_open. fs.nr_open is read from `/proc/sys/fs/nr_open` where that is reachable
+/// (the procfs of another pid namespace still has it); otherwise its default (1048576, the
+/// kernel's NR_OPEN) is used. The one fd this can miss is one opened above a hard limit that
+/// was lowered later, or above an fs.nr_open that was lowered later; close_range(2) and
+/// `/proc/self/fd` miss nothing. Capped at the kernel's own maximum fd count (`INT_MAX`
+/// rounded down to a multiple of the word's bits).
+pub(crate) fn fd_number_bound() -> u32 {
+    const NR_OPEN_DEFAULT: u64 = 1 << 20;
+    const KERNEL_MAX: u64 = (i32::MAX as u64) & !63;
+    let limits = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let nr_open = read_nr_open().unwrap_or(NR_OPEN_DEFAULT);
+    let bound = [limits.current, limits.maximum]
+        .into_iter()
+        .map(|l| l.unwrap_or(KERNEL_MAX))
+        .fold(nr_open, u64::max);
+    bound.min(KERNEL_MAX) as u32
+}
+
+/// fs.nr_open, read into a stack buffer. Async-signal-safe.
+fn read_nr_open() -> Option<u64> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        c"/proc/sys/fs/nr_open",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = [0u8; 24];
+    let n = rustix::io::read(&fd, &mut buf).ok()?;
+    let text = buf.get(..n)?;
+    let digits = text.strip_suffix(b"\n").unwrap_or(text);
+    parse_u32(digits).map(u64::from)
+}
+
+/// A decimal number without sign or padding. Async-signal-safe.
+fn parse_u32(s: &[u8]) -> Option<u32> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u32::from(c - b'0'))?;
+    }
+    Some(n)
 }
 
 /// [dup3(2)] `fd` onto `target` with close-on-exec when `cloexec`, else dup2(2), which
@@ -615,5 +766,133 @@ pub(crate) unsafe fn overwrite_area(start: usize, end: usize, text: &[u8]) {
     unsafe {
         std::ptr::copy_nonoverlapping(text.as_ptr(), start as *mut u8, n);
         std::ptr::write_bytes((start + n) as *mut u8, 0, len - n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::process::{Resource, Rlimit};
+
+    /// An fd number above 65536, where the old fallback stopped.
+    const HIGH: i32 = 70_000;
+    /// An fd below the range closed, which must stay open.
+    const LOW: i32 = 100;
+    /// The child's exit code when the fd limit cannot be raised to hold `HIGH`.
+    const CANNOT_RAISE: i32 = 77;
+
+    /// In a forked child (async-signal-safe code only: this test process has threads), raise
+    /// RLIMIT_NOFILE if needed, put /dev/null at `LOW` and `HIGH`, run `close` over
+    /// `[200, u32::MAX]`, and exit 0 when `HIGH` is closed and `LOW` open, else with a code
+    /// that says what went wrong. Returns the child's exit code.
+    fn in_child(close: fn(u32, u32), high: i32) -> i32 {
+        match raw_fork_flags(0) {
+            Ok(0) => {
+                let code = (|| {
+                    let want = (high + 1) as u64;
+                    let lim = rustix::process::getrlimit(Resource::Nofile);
+                    if lim.current.is_some_and(|c| c < want) {
+                        let max = lim.maximum.map(|m| m.max(want));
+                        let new = Rlimit {
+                            current: Some(want),
+                            maximum: max,
+                        };
+                        if rustix::process::setrlimit(Resource::Nofile, new).is_err() {
+                            return CANNOT_RAISE;
+                        }
+                    }
+                    // SAFETY: open(2) of a NUL-terminated path.
+                    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) };
+                    if null < 0
+                        || dup_onto(null, LOW, false).is_err()
+                        || dup_onto(null, high, false).is_err()
+                    {
+                        return 2;
+                    }
+                    close(200, u32::MAX);
+                    // SAFETY: F_GETFD on fd numbers: -1 (EBADF) when closed.
+                    let (low, high) = unsafe {
+                        (
+                            libc::fcntl(LOW, libc::F_GETFD),
+                            libc::fcntl(high, libc::F_GETFD),
+                        )
+                    };
+                    match (low >= 0, high >= 0) {
+                        (true, false) => 0,
+                        (_, true) => 3,
+                        (false, false) => 4,
+                    }
+                })();
+                exit_immediately(code)
+            }
+            Ok(pid) => {
+                let mut status = 0;
+                // SAFETY: waiting for our own child with a valid status pointer.
+                while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && errno() == libc::EINTR {}
+                assert!(libc::WIFEXITED(status), "the child died: {status:#x}");
+                libc::WEXITSTATUS(status)
+            }
+            Err(e) => panic!("fork: errno {e}"),
+        }
+    }
+
+    fn check(what: &str, close: fn(u32, u32), high: i32) {
+        match in_child(close, high) {
+            0 => {}
+            CANNOT_RAISE => {
+                // Straight to stderr, past libtest's capture, as tests/support's skip does.
+                let line = format!(
+                    "SKIPPED: sys::tests::{what}: RLIMIT_NOFILE cannot be raised above {high} \
+                     (the hard limit is lower and CAP_SYS_RESOURCE is missing)\n"
+                );
+                let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+            }
+            3 => panic!("{what}: fd {high} was left open"),
+            code => panic!("{what}: the child failed with code {code}"),
+        }
+    }
+
+    /// What the fallback does when /proc/self/fd cannot be read.
+    fn without_proc(lo: u32, hi: u32) {
+        close_each(lo, hi.min(fd_number_bound().saturating_sub(1)));
+    }
+
+    /// The highest fd number the current soft limit allows.
+    fn top_fd() -> i32 {
+        let soft = rustix::process::getrlimit(Resource::Nofile).current;
+        soft.map_or(i32::MAX, |s| s.min(i32::MAX as u64) as i32) - 1
+    }
+
+    #[test]
+    fn the_close_range_fallback_closes_fds_above_65536_through_proc() {
+        check(
+            "the_close_range_fallback_closes_fds_above_65536_through_proc",
+            close_range_fallback,
+            HIGH,
+        );
+    }
+
+    #[test]
+    fn the_close_range_fallback_closes_fds_above_65536_without_proc() {
+        check(
+            "the_close_range_fallback_closes_fds_above_65536_without_proc",
+            without_proc,
+            HIGH,
+        );
+    }
+
+    #[test]
+    fn the_close_range_fallback_closes_the_highest_fd_the_limit_allows() {
+        let top = top_fd().min(HIGH);
+        check("the highest fd, through /proc", close_range_fallback, top);
+        check("the highest fd, without /proc", without_proc, top);
+    }
+
+    #[test]
+    fn numbers_parse_strictly() {
+        assert_eq!(parse_u32(b"1048576"), Some(1 << 20));
+        assert_eq!(parse_u32(b""), None);
+        assert_eq!(parse_u32(b"."), None);
+        assert_eq!(parse_u32(b"4294967296"), None);
     }
 }

@@ -14,6 +14,7 @@ mod exit_status;
 mod isolation;
 mod job_control;
 mod pid1_access;
+mod process_limit;
 mod reaping;
 mod restrictions;
 mod signals;

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod fd_limit;
 mod init_blinded;
 mod init_killed;
 mod signals_during_spawn;

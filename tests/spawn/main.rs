@@ -23,6 +23,7 @@ mod leaks;
 mod leftovers;
 mod orchestrator_example;
 mod output_facts;
+mod output_limit;
 mod signals;
 mod smoke;
 mod status;

@@ -166,6 +166,147 @@ async fn the_launchers_sandboxes_get_the_safe_defaults() -> Result<(), String> {
     Ok(())
 }
 
+/// Child mode: a fresh orchestrator that uses up its process limit (RLIMIT_NPROC 0, as a
+/// non-root uid: root's real uid is exempt) and its launcher's, then spawns through the
+/// launcher and directly, and drops a running sandbox outside the runtime (its reaper can
+/// get no thread). Each spawn must fail with the clone's EAGAIN, nothing may panic, and the
+/// dropped sandbox's init must be reaped. Prints one line per step.
+const NPROC_CHILD: &str = "launcher-nproc";
+
+fn nproc_child() -> ExitCode {
+    if nix::unistd::geteuid().is_root() {
+        // Root's real uid is exempt from RLIMIT_NPROC: become an ordinary user first.
+        let nobody = nix::unistd::Uid::from_raw(65534);
+        let nogroup = nix::unistd::Gid::from_raw(65534);
+        nix::unistd::setgroups(&[]).expect("setgroups");
+        nix::unistd::setresgid(nogroup, nogroup, nogroup).expect("setresgid");
+        nix::unistd::setresuid(nobody, nobody, nobody).expect("setresuid");
+    }
+    nsbox::launcher::start().expect("start the launcher");
+    let launcher = nsbox::launcher::pid().expect("the launcher's pid") as i32;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Running before the limit; dropped after it, outside the runtime.
+    let running = rt
+        .block_on(
+            Sandbox::new("sleep")
+                .arg("1000")
+                .use_launcher(false)
+                .spawn(),
+        )
+        .expect("spawn before the limit");
+    let init = running.id().expect("the init runs") as i32;
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    for pid in [0, launcher] {
+        // SAFETY: prlimit(2) with a valid new limit and no old-limit pointer.
+        let r = unsafe { libc::prlimit(pid, libc::RLIMIT_NPROC, &zero, std::ptr::null_mut()) };
+        assert_eq!(r, 0, "prlimit {pid}: {}", std::io::Error::last_os_error());
+    }
+    for (how, use_launcher) in [("through the launcher", true), ("directly", false)] {
+        let r = rt.block_on(Sandbox::new("true").use_launcher(use_launcher).status());
+        match r {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && e.to_string().contains("RLIMIT_NPROC") =>
+            {
+                println!("spawn {how}: {e}");
+            }
+            other => panic!("spawn {how} at the process limit gave {other:?}"),
+        }
+    }
+    drop(running);
+    if !reaped(init) {
+        panic!(
+            "the dropped sandbox's init {init} was not reaped: {:?}",
+            stat(init)
+        );
+    }
+    println!("dropped sandbox reaped");
+    ExitCode::SUCCESS
+}
+
+fn at_the_process_limit_spawn_fails_and_nothing_panics() -> Result<(), String> {
+    let out = run(child_command(NPROC_CHILD));
+    let want = [
+        "spawn through the launcher: clone3: Try again (EAGAIN) (hint: the process limit",
+        "spawn directly: clone3: Try again (EAGAIN) (hint: the process limit",
+        "dropped sandbox reaped",
+    ];
+    if !out.status.success() || want.iter().any(|w| !out.stdout.contains(w)) {
+        return Err(format!(
+            "{:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status, out.stdout, out.stderr
+        ));
+    }
+    Ok(())
+}
+
+/// Child mode: clone3 and pidfd_open both refused (as under a seccomp filter that answers
+/// ENOSYS), switched before the launcher starts so that it inherits the switches. The
+/// launcher's init is then this process's child (CLONE_PARENT) without a pidfd: the spawn
+/// must fail with the errno and leave no zombie here.
+const PIDFD_CHILD: &str = "launcher-no-pidfd";
+
+fn no_pidfd_child() -> ExitCode {
+    nsbox::force_clone3_fallback();
+    nsbox::force_pidfd_open_failure();
+    nsbox::launcher::start().expect("start the launcher");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for (how, use_launcher) in [("through the launcher", true), ("directly", false)] {
+        let r = rt.block_on(
+            Sandbox::new("sleep")
+                .arg("1000")
+                .namespaces(all())
+                .use_launcher(use_launcher)
+                .spawn(),
+        );
+        match r {
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOSYS)
+                    || nsbox::Error::from_io(&e).and_then(nsbox::Error::errno)
+                        == Some(libc::ENOSYS) =>
+            {
+                println!("spawn {how}: {e}");
+            }
+            other => panic!("spawn {how} without pidfd_open gave {other:?}"),
+        }
+        // The init may be reaped by a background task: let the runtime run until it is.
+        rt.block_on(poll_for(
+            &format!("no zombie after the spawn {how}"),
+            || match zombie_children() {
+                z if z.is_empty() => Ok(()),
+                z => Err(format!("zombies: {z:?}")),
+            },
+        ));
+        println!("no zombie after the spawn {how}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn an_init_the_launcher_cannot_get_a_pidfd_for_leaves_no_zombie() -> Result<(), String> {
+    let out = run(child_command(PIDFD_CHILD));
+    let want = [
+        "no zombie after the spawn through the launcher",
+        "no zombie after the spawn directly",
+    ];
+    if !out.status.success() || want.iter().any(|w| !out.stdout.contains(w)) {
+        return Err(format!(
+            "{:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status, out.stdout, out.stderr
+        ));
+    }
+    Ok(())
+}
+
 const CHILD: &str = "launcher-orchestrator";
 
 /// Child mode: start a launcher, print its pid, wait to be killed.
@@ -197,6 +338,12 @@ fn the_launcher_ends_when_the_orchestrator_is_killed() -> Result<(), String> {
 fn main() -> ExitCode {
     if is_child(CHILD) {
         orchestrator_child();
+    }
+    if is_child(NPROC_CHILD) {
+        return nproc_child();
+    }
+    if is_child(PIDFD_CHILD) {
+        return no_pidfd_child();
     }
     nsbox::launcher::start().expect("start the launcher first thing in main");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -231,6 +378,14 @@ fn main() -> ExitCode {
     h.check(
         "the_launcher_ends_when_the_orchestrator_is_killed",
         the_launcher_ends_when_the_orchestrator_is_killed,
+    );
+    h.check(
+        "at_the_process_limit_spawn_fails_and_nothing_panics",
+        at_the_process_limit_spawn_fails_and_nothing_panics,
+    );
+    h.check(
+        "an_init_the_launcher_cannot_get_a_pidfd_for_leaves_no_zombie",
+        an_init_the_launcher_cannot_get_a_pidfd_for_leaves_no_zombie,
     );
     h.finish()
 }
