@@ -378,6 +378,56 @@ pub(crate) struct FsSpec {
     pub staging: CString,
 }
 
+impl FsSpec {
+    /// The error of a failed mount step, naming the mount and its path.
+    pub(crate) fn error(&self, e: crate::steps::StepError) -> io::Error {
+        use crate::steps::fs::SOURCE;
+        let err = Error::from(e);
+        let err = if e.detail == u32::MAX {
+            err.with_context("(the base)")
+        } else if e.detail == u32::MAX - 1 {
+            err.with_context("(pivot_root)")
+        } else if e.detail & SOURCE != 0 {
+            match self.sources.get((e.detail & !SOURCE) as usize) {
+                Some(s) => err.with_context("(source)").with_path(bytes_path(s)),
+                None => err,
+            }
+        } else {
+            match self.ops.get(e.detail as usize) {
+                Some(op) => err
+                    .with_context(format!("({})", op.kind.name()))
+                    .with_path(bytes_path(&op.dst)),
+                None => err,
+            }
+        };
+        err.into()
+    }
+}
+
+fn bytes_path(c: &CString) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(c.as_bytes()))
+}
+
+impl Kind {
+    /// The mount's name in an error.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Bind => "bind",
+            Kind::Tmpfs => "tmpfs",
+            Kind::Dev => "dev",
+            Kind::Proc => "proc",
+            Kind::Mqueue => "mqueue",
+            Kind::Dir => "dir",
+            Kind::Symlink => "symlink",
+            Kind::File => "file",
+            Kind::RemountRo => "remount-ro",
+            Kind::Overlay => "overlay",
+            Kind::Hide => "hide",
+            Kind::Chmod => "chmod",
+        }
+    }
+}
+
 /// The host devices of the minimal /dev.
 pub(crate) const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 

@@ -78,8 +78,12 @@ impl Config {
     }
 
     /// The error a failed step of the init becomes, with this sandbox's paths (the program, the working directory, the namespace file).
-    pub(crate) fn step_error(&self, e: StepError) -> io::Error {
+    pub(crate) fn step_error(&self, e: StepError, fs: Option<&crate::fs::FsSpec>) -> io::Error {
         match e.step {
+            Step::Filesystem => match fs {
+                Some(fs) => fs.error(e),
+                None => e.into(),
+            },
             Step::Exec => Error::from(e).with_path(&self.program).into(),
             Step::Chdir => match &self.cwd {
                 Some(d) => Error::from(e).with_path(d).into(),

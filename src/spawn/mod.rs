@@ -355,6 +355,8 @@ impl Sandbox {
     /// The spawn's steps, in `span` (which gets the init's pid): clone, setup hook, exec.
     async fn spawn_in(&self, span: &tracing::Span) -> io::Result<Pending> {
         let prepared = prepare::prepare(&self.cfg)?;
+        // To name the mount a failure of the view is about.
+        let fs = prepared.spec.fs.clone();
         let mut pending = start(prepared).await?;
         span.record("pid", pending.pid);
         if let Some(hook) = self.cfg.hook.clone() {
@@ -371,7 +373,7 @@ impl Sandbox {
         match pending.recv().await? {
             Some(Report::Execed) => {}
             Some(Report::Failed(e)) => {
-                let err = self.cfg.step_error(e);
+                let err = self.cfg.step_error(e, fs.as_ref());
                 pending.reap().await;
                 tracing::debug!(error = %err, "sandbox setup failed");
                 return Err(err);

@@ -11,6 +11,8 @@
 //! - use a capability in the host's user namespace (full CapEff, but relative to its own user
 //!   namespace: mknod, chown to an unmapped id, /etc/shadow when unprivileged all fail):
 //!   `capabilities`;
+//! - write the host's files (the default view: the host read-only, a fresh /tmp), see what
+//!   an empty root was not given, or mount through a symlink: `filesystem`;
 //! - inherit an fd it was not given (an fd opened without O_CLOEXEC by the test): `fds`;
 //! - read its init's environment or memory, or ptrace it: `init_access`;
 //! - and `Sandbox::no_new_privs`: NoNewPrivs is 1 inside with it, 0 without: `no_new_privs`;
@@ -29,6 +31,7 @@ mod support;
 
 mod capabilities;
 mod fds;
+mod filesystem;
 mod hostname;
 mod init_access;
 mod kernel_files;

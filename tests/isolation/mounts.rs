@@ -9,13 +9,13 @@ use crate::sh_all_caps;
 use crate::support::*;
 
 /// The host's mount points.
-fn host_mount_points() -> BTreeSet<String> {
+pub fn host_mount_points() -> BTreeSet<String> {
     mount_points().into_iter().collect()
 }
 
 /// The tests of this file compare the host's mount table before and after, and one of them
 /// mounts on the host: they run one at a time.
-async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     LOCK.lock().await
 }

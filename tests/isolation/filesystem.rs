@@ -1,0 +1,334 @@
+//! The filesystem view (`Sandbox::filesystem`): the default (the host read-only, a fresh
+//! /tmp), writable paths, an empty root built from mounts, each kind of mount, a hermetic
+//! compile, destinations that would leave the root, and nothing left on the host.
+
+use std::path::Path;
+
+use nsbox::{Filesystem, Sandbox, Upper};
+
+use crate::support::*;
+use crate::{Out, run};
+
+async fn sh_in(what: &str, fs: Filesystem, script: &str, args: &[&str]) -> Out {
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", script, "sh"])
+        .args(args)
+        .namespaces(all())
+        .filesystem(fs);
+    run(what, sb).await
+}
+
+/// An empty root with what a shell and coreutils need: /usr read-only and the merged-/usr
+/// symlinks (or binds where /bin is a directory).
+fn minimal_root() -> Filesystem {
+    let mut fs = Filesystem::empty();
+    fs.ro_bind("/usr", "/usr");
+    for d in ["bin", "sbin", "lib", "lib64", "lib32", "libx32"] {
+        let host = Path::new("/").join(d);
+        match std::fs::read_link(&host) {
+            Ok(target) => {
+                fs.symlink(target, &host);
+            }
+            Err(_) if host.is_dir() => {
+                fs.ro_bind(&host, &host);
+            }
+            Err(_) => {}
+        }
+    }
+    fs.ro_bind_try("/etc/ld.so.cache", "/etc/ld.so.cache")
+        .dev("/dev")
+        .tmpfs("/tmp");
+    fs
+}
+
+/// The default: the host's files read-only (a scratch directory of the caller's cannot be
+/// written, though its permissions allow it), a fresh /tmp that the host never sees, and a
+/// path named writable can be written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn by_default_the_host_is_read_only_and_tmp_is_fresh() {
+    let scratch = Scratch::new("fs-default");
+    // A directory the caller may write, outside /tmp (which the view replaces): /var/tmp is
+    // world-writable, so this works as uid 65534 too.
+    let outside = Path::new("/var/tmp").join(format!("nsbox-fs-{}", marker()));
+    std::fs::create_dir(&outside).unwrap();
+    struct Remove<'a>(&'a Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0);
+        }
+    }
+    let _remove = Remove(&outside);
+    let writable_dir = scratch.path().join("out");
+    std::fs::create_dir(&writable_dir).unwrap();
+    let _ = std::fs::set_permissions(
+        scratch.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    );
+    let _ = std::fs::set_permissions(
+        &writable_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    );
+    let marker_name = format!("nsbox-fs-{}", marker());
+    let script = r#"
+        err=$(sh -c ': > "$1/nsbox-fs-probe"' sh "$1" 2>&1) && echo "cwd: written" || echo "cwd: ${err##*: }"
+        echo inside > "/tmp/$2" && echo "tmp: written"
+        echo out > "$3/file" && echo "writable: written"
+        ls -A /tmp
+    "#;
+    let mut sb = Sandbox::new("sh");
+    let mut fs = Filesystem::sandbox_default();
+    fs.writable(&writable_dir);
+    sb.args(["-c", script, "sh"])
+        .args([
+            outside.to_str().unwrap(),
+            &marker_name,
+            writable_dir.to_str().unwrap(),
+        ])
+        .namespaces(all())
+        .filesystem(fs);
+    let out = run("default view", sb).await;
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("cwd: Read-only file system"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("tmp: written"), "{}", out.stdout);
+    assert!(out.stdout.contains("writable: written"), "{}", out.stdout);
+    // The fresh /tmp holds only what the command made; the host's /tmp never sees it.
+    assert!(
+        out.stdout.lines().any(|l| l == marker_name),
+        "{}",
+        out.stdout
+    );
+    assert!(!Path::new("/tmp").join(&marker_name).exists());
+    assert!(!outside.join("nsbox-fs-probe").exists());
+    assert_eq!(
+        std::fs::read_to_string(writable_dir.join("file")).unwrap(),
+        "out\n"
+    );
+}
+
+/// An empty root holds only what was given: no /etc/passwd, no home, /usr read-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_empty_root_holds_only_the_mounts_given() {
+    let script = r#"
+        ls -A /
+        [ -e /etc/passwd ] && echo "passwd: visible" || echo "passwd: absent"
+        err=$(sh -c ': > /usr/nsbox-probe' 2>&1) && echo "usr: written" || echo "usr: ${err##*: }"
+        echo x > /tmp/x && echo "tmp: written"
+        echo "pid $$"
+        [ -e /proc/1/status ] && echo "proc: mounted"
+    "#;
+    let out = sh_in("empty root", minimal_root(), script, &[]).await;
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    let top: Vec<&str> = out
+        .stdout
+        .lines()
+        .take_while(|l| !l.contains(':') && !l.starts_with("pid"))
+        .collect();
+    for want in ["usr", "dev", "tmp", "proc"] {
+        assert!(top.contains(&want), "/ lacks {want}: {}", out.stdout);
+    }
+    for absent in ["home", "root", "var", "work"] {
+        assert!(!top.contains(&absent), "/ shows {absent}: {}", out.stdout);
+    }
+    assert!(out.stdout.contains("passwd: absent"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("usr: Read-only file system"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("tmp: written"), "{}", out.stdout);
+    assert!(out.stdout.contains("pid 2\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("proc: mounted"), "{}", out.stdout);
+}
+
+/// Every kind of mount, in one empty root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_kind_of_mount_does_what_it_says() {
+    let scratch = Scratch::new("fs-kinds");
+    let s = scratch.path();
+    let _ = std::fs::set_permissions(s, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    let lower = s.join("lower");
+    std::fs::create_dir(&lower).unwrap();
+    std::fs::write(lower.join("base"), "from the lower\n").unwrap();
+    let hidden = s.join("hidden");
+    std::fs::create_dir(&hidden).unwrap();
+    std::fs::write(hidden.join("secret"), "secret\n").unwrap();
+    std::fs::write(s.join("secret-file"), "secret\n").unwrap();
+    let mut fs = minimal_root();
+    fs.dir("/data/sub", 0o711)
+        .symlink("data/sub", "/link")
+        .file("/data/hello", "hello\n", 0o640)
+        .ro_file("/data/frozen", "frozen\n", 0o644)
+        .tmpfs_with("/small", Some(64 * 1024), Some(0o700))
+        .ro_bind(s, "/scratch")
+        .hide("/scratch/hidden")
+        .hide("/scratch/secret-file")
+        .bind_try("/no/such/source", "/never")
+        .overlay([&lower], Upper::Tmpfs, "/ov")
+        .tmpfs("/rw")
+        .dir("/rw/x", 0o755)
+        .remount_ro("/rw")
+        .chmod("/data", 0o750);
+    let script = r#"
+        stat -c '%n %a' /data /data/sub /data/hello /small
+        readlink /link
+        cat /data/hello
+        (echo x > /data/frozen) 2>/dev/null && echo "frozen: written" || echo "frozen: refused"
+        ls -A /scratch/hidden | wc -l
+        wc -c < /scratch/secret-file
+        [ -e /never ] && echo "never: present" || echo "never: absent"
+        cat /ov/base; echo new > /ov/added && echo "ov: written"
+        (: > /rw/y) 2>/dev/null && echo "rw: written" || echo "rw: refused"
+        grep -c ' /small ' /proc/self/mountinfo
+        for d in null zero full random urandom tty ptmx pts shm fd stdin stdout stderr; do
+            [ -e /dev/$d ] || [ -L /dev/$d ] || echo "dev: $d missing"
+        done
+        echo x > /dev/null && head -c 3 /dev/zero | wc -c
+        echo shm > /dev/shm/f && echo "shm: written"
+    "#;
+    let out = sh_in("kinds", fs, script, &[]).await;
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    let want = [
+        "/data 750",
+        "/data/sub 711",
+        "/data/hello 640",
+        "/small 700",
+        "data/sub",
+        "hello",
+        "frozen: refused",
+        "0",
+        "0",
+        "never: absent",
+        "from the lower",
+        "ov: written",
+        "rw: refused",
+        "1",
+    ];
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(&lines[..want.len()], &want[..], "{}", out.stdout);
+    assert!(!out.stdout.contains("dev: "), "{}", out.stdout);
+    assert!(out.stdout.contains("\n3\nshm: written\n"), "{}", out.stdout);
+    // The overlay's upper was a tmpfs: the lower is untouched.
+    assert!(!lower.join("added").exists());
+}
+
+/// A compile in an empty root (the toolchain read-only, the sources read-only, only the
+/// output directory writable) gives the same object as outside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hermetic_compile_gives_the_same_object_as_outside() {
+    let test = "a_hermetic_compile_gives_the_same_object_as_outside";
+    if !on_path("cc") {
+        skip(test, "no C compiler (cc) on PATH");
+        return;
+    }
+    let scratch = Scratch::new("fs-cc");
+    let src = scratch.path().join("src");
+    let out_dir = scratch.path().join("out");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::create_dir(&out_dir).unwrap();
+    let _ = std::fs::set_permissions(
+        &out_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    );
+    let _ = std::fs::set_permissions(
+        scratch.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    );
+    std::fs::write(src.join("a.c"), "int square(int x) { return x * x; }\n").unwrap();
+    let host = std::process::Command::new("cc")
+        .args(["-O2", "-c", "a.c", "-o"])
+        .arg(out_dir.join("host.o"))
+        .current_dir(&src)
+        .status()
+        .unwrap();
+    assert!(host.success());
+    let mut fs = minimal_root();
+    fs.ro_bind(&src, "/src").bind(&out_dir, "/out");
+    // cc is a symlink through /etc/alternatives on Debian, which the root does not hold:
+    // run what it points to.
+    let cc = std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("cc"))
+                .find(|c| c.exists())
+        })
+        .and_then(|c| std::fs::canonicalize(c).ok())
+        .expect("cc on PATH");
+    let mut sb = Sandbox::new(&cc);
+    sb.args(["-O2", "-c", "a.c", "-o", "/out/inside.o"])
+        .current_dir("/src")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .namespaces(all())
+        .filesystem(fs);
+    let out = run(test, sb).await;
+    assert!(out.status.success(), "{}", out.stderr);
+    let a = std::fs::read(out_dir.join("host.o")).unwrap();
+    let b = std::fs::read(out_dir.join("inside.o")).unwrap();
+    assert!(!a.is_empty());
+    assert!(
+        a == b,
+        "the objects differ ({} and {} bytes)",
+        a.len(),
+        b.len()
+    );
+}
+
+/// A destination is never resolved through a symlink: one made inside the view, or one on
+/// the host under a host base, makes the spawn fail naming the mount, and nothing is mounted
+/// where the link points.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_destination_through_a_symlink_is_refused() {
+    let mut fs = minimal_root();
+    fs.symlink("/", "/escape").tmpfs("/escape/usr");
+    let mut sb = Sandbox::new("true");
+    sb.namespaces(all()).filesystem(fs);
+    let err = deadline("symlink in the view", sb.status())
+        .await
+        .expect_err("a mount through a symlink");
+    let msg = err.to_string();
+    assert!(msg.contains("filesystem view"), "{msg}");
+    assert!(msg.contains("/escape/usr"), "{msg}");
+    assert!(msg.contains("ELOOP") || msg.contains("ENOTDIR"), "{msg}");
+
+    let scratch = Scratch::new("fs-link");
+    let link = scratch.path().join("link");
+    std::os::unix::fs::symlink("/", &link).unwrap();
+    let mut fs = Filesystem::host();
+    fs.tmpfs(link.join("etc"));
+    let mut sb = Sandbox::new("true");
+    sb.namespaces(all()).filesystem(fs);
+    let err = deadline("symlink on the host", sb.status())
+        .await
+        .expect_err("a mount through a host symlink");
+    assert!(err.to_string().contains("filesystem view"), "{err}");
+}
+
+/// A missing source is an error naming it; the `_try` variants skip it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_missing_source_is_named_and_try_skips_it() {
+    let mut fs = minimal_root();
+    fs.ro_bind("/no/such/source", "/x");
+    let mut sb = Sandbox::new("true");
+    sb.namespaces(all()).filesystem(fs);
+    let err = deadline("missing source", sb.status()).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("/no/such/source"), "{err}");
+}
+
+/// Building views leaves nothing on the host: its mount table is the same afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_mount_of_a_view_is_visible_on_the_host() {
+    let _one = crate::mounts::one_at_a_time().await;
+    let before = crate::mounts::host_mount_points();
+    let mut fs = minimal_root();
+    fs.tmpfs("/a").overlay(["/usr"], Upper::Tmpfs, "/b");
+    let out = sh_in("empty", fs, "grep -c . /proc/self/mountinfo", &[]).await;
+    assert!(out.status.success(), "{}", out.stderr);
+    let out = sh_in("host read-only", Filesystem::sandbox_default(), "true", &[]).await;
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(crate::mounts::host_mount_points(), before);
+}
