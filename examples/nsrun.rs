@@ -9,13 +9,13 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Parser;
 use nsbox::{
-    Capabilities, Capability, Namespace, Namespaces, SeccompProgram, Supervisor, enter,
-    exit_as_status,
+    Capabilities, Capability, Filesystem, Namespace, Namespaces, SeccompProgram, Supervisor, Upper,
+    enter, exit_as_status,
 };
 
 #[derive(Parser, Debug)]
@@ -170,6 +170,160 @@ fn read_fd(fd: i32) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// bubblewrap's filesystem options, taken out of the command line in their order (the
+/// order is the mounts' order) before clap sees the rest. Any of them makes the view an empty
+/// root, as in bubblewrap; `--ro-host` starts from the host read-only instead.
+#[derive(Default)]
+struct FsArgs {
+    fs: Option<Filesystem>,
+    /// `--proc /proc` was given: a fresh /proc (pid 1 mounts it).
+    proc: bool,
+}
+
+/// Options of bubblewrap's that build the filesystem, with their number of values.
+const FS_OPTIONS: &[(&str, usize)] = &[
+    ("--bind", 2),
+    ("--bind-try", 2),
+    ("--dev-bind", 2),
+    ("--dev-bind-try", 2),
+    ("--ro-bind", 2),
+    ("--ro-bind-try", 2),
+    ("--remount-ro", 1),
+    ("--tmpfs", 1),
+    ("--dev", 1),
+    ("--proc", 1),
+    ("--mqueue", 1),
+    ("--dir", 1),
+    ("--symlink", 2),
+    ("--chmod", 2),
+    ("--perms", 1),
+    ("--size", 1),
+    ("--file", 2),
+    ("--bind-data", 2),
+    ("--ro-bind-data", 2),
+    ("--overlay-src", 1),
+    ("--overlay", 3),
+    ("--tmp-overlay", 1),
+    ("--ro-overlay", 1),
+    ("--ro-host", 0),
+];
+
+fn octal(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8).map_err(|_| format!("{s:?} is not an octal mode"))
+}
+
+/// Split bubblewrap's filesystem options out of `argv`: returns them as a view and the rest
+/// for clap. Scanning stops at `--` or at PROGRAM (the first word that is neither an option
+/// nor the value of one).
+fn take_fs_args(argv: Vec<OsString>) -> Result<(FsArgs, Vec<OsString>), String> {
+    use clap::CommandFactory;
+    let cmd = Args::command();
+    let takes_value = |name: &str| {
+        cmd.get_arguments().any(|a| {
+            a.get_long().is_some_and(|l| name == format!("--{l}")) && a.get_action().takes_values()
+        })
+    };
+    let mut rest = Vec::new();
+    let mut out = FsArgs::default();
+    let mut fs: Option<Filesystem> = None;
+    let (mut perms, mut size): (Option<u32>, Option<u64>) = (None, None);
+    let mut overlay_src: Vec<PathBuf> = Vec::new();
+    let mut it = argv.into_iter();
+    if let Some(a0) = it.next() {
+        rest.push(a0);
+    }
+    while let Some(arg) = it.next() {
+        let s = arg.to_string_lossy().into_owned();
+        if s == "--" || !s.starts_with('-') {
+            rest.push(arg);
+            rest.extend(it);
+            break;
+        }
+        let Some(&(name, n)) = FS_OPTIONS.iter().find(|(o, _)| *o == s) else {
+            let value = takes_value(&s) && !s.contains('=');
+            rest.push(arg);
+            if value && let Some(v) = it.next() {
+                rest.push(v);
+            }
+            continue;
+        };
+        let mut v: Vec<OsString> = Vec::new();
+        for _ in 0..n {
+            v.push(
+                it.next()
+                    .ok_or_else(|| format!("{name} needs {n} values"))?,
+            );
+        }
+        let p = |i: usize| PathBuf::from(&v[i]);
+        let view = fs.get_or_insert_with(|| {
+            if name == "--ro-host" {
+                Filesystem::host_read_only()
+            } else {
+                Filesystem::empty()
+            }
+        });
+        match name {
+            "--ro-host" => {}
+            "--bind" => drop(view.bind(p(0), p(1))),
+            "--bind-try" => drop(view.bind_try(p(0), p(1))),
+            "--dev-bind" => drop(view.dev_bind(p(0), p(1))),
+            "--dev-bind-try" => drop(view.dev_bind_try(p(0), p(1))),
+            "--ro-bind" => drop(view.ro_bind(p(0), p(1))),
+            "--ro-bind-try" => drop(view.ro_bind_try(p(0), p(1))),
+            "--remount-ro" => drop(view.remount_ro(p(0))),
+            "--tmpfs" => drop(view.tmpfs_with(p(0), size.take(), perms.take())),
+            "--dev" => drop(view.dev(p(0))),
+            "--proc" if p(0) == Path::new("/proc") => out.proc = true,
+            "--proc" => return Err("--proc: only /proc (pid 1 mounts it)".into()),
+            "--mqueue" => drop(view.mqueue(p(0))),
+            "--dir" => drop(view.dir(p(0), perms.take().unwrap_or(0o755))),
+            "--symlink" => drop(view.symlink(p(0), p(1))),
+            "--chmod" => drop(view.chmod(p(1), octal(&v[0].to_string_lossy())?)),
+            "--perms" => perms = Some(octal(&v[0].to_string_lossy())?),
+            "--size" => {
+                size = Some(
+                    v[0].to_string_lossy()
+                        .parse()
+                        .map_err(|_| format!("--size {:?}: not a number of bytes", v[0]))?,
+                )
+            }
+            "--file" | "--bind-data" | "--ro-bind-data" => {
+                let fd: i32 = v[0]
+                    .to_string_lossy()
+                    .parse()
+                    .map_err(|_| format!("{name} {:?}: not an fd", v[0]))?;
+                let data = read_fd(fd).map_err(|e| format!("{name} {fd}: {e}"))?;
+                let mode = perms.take().unwrap_or(0o644);
+                if name == "--ro-bind-data" {
+                    view.ro_file(p(1), data, mode);
+                } else {
+                    view.file(p(1), data, mode);
+                }
+            }
+            "--overlay-src" => overlay_src.push(p(0)),
+            "--overlay" | "--tmp-overlay" | "--ro-overlay" => {
+                // Later sources are higher layers; the view takes the top first.
+                let lowers: Vec<PathBuf> = overlay_src.drain(..).rev().collect();
+                let (upper, dst) = match name {
+                    "--overlay" => (
+                        Upper::Dir {
+                            upper: p(0),
+                            work: p(1),
+                        },
+                        p(2),
+                    ),
+                    "--tmp-overlay" => (Upper::Tmpfs, p(0)),
+                    _ => (Upper::ReadOnly, p(0)),
+                };
+                view.overlay(lowers, upper, dst);
+            }
+            _ => unreachable!("every option of FS_OPTIONS is handled"),
+        }
+    }
+    out.fs = fs;
+    Ok((out, rest))
+}
+
 fn fail(code: i32, err: &dyn std::fmt::Display) -> ! {
     eprintln!("nsrun: {err}");
     std::process::exit(code)
@@ -178,7 +332,11 @@ fn fail(code: i32, err: &dyn std::fmt::Display) -> ! {
 fn main() {
     // A usage error is nsrun failing: 125, as env(1) and timeout(1) do (clap would exit 2,
     // which PROGRAM could have returned too). --help and --version still exit 0.
-    let args = match Args::try_parse() {
+    let (fs_args, argv) = match take_fs_args(std::env::args_os().collect()) {
+        Ok(x) => x,
+        Err(e) => fail(125, &e),
+    };
+    let args = match Args::try_parse_from(argv) {
         Ok(a) => a,
         Err(e) if e.use_stderr() => {
             let _ = e.print();
@@ -190,7 +348,15 @@ fn main() {
         Ok(s) => s,
         Err(e) => fail(125, &e),
     };
-    let entered = match enter(namespaces(&args)) {
+    let mut ns = namespaces(&args);
+    if let Some(fs) = fs_args.fs {
+        // A view needs a mount namespace of its own.
+        ns.mount(true).filesystem(fs);
+    }
+    if fs_args.proc {
+        ns.mount(true).pid(true);
+    }
+    let entered = match enter(ns) {
         Ok(e) => e,
         Err(e) => fail(125, &e),
     };

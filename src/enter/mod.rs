@@ -151,13 +151,12 @@ pub fn enter(ns: impl Into<Namespaces>) -> io::Result<Entered> {
     }
     // The kernel's files are protected after the fresh /proc, when pid 1 mounts one.
     let mut protect = false;
-    if out.unshare(ns, Namespace::Mount)? {
+    let proc_later = ns.mount_proc && ns.kinds.contains(Namespace::Pid);
+    let view = enter_view(ns, proc_later)?;
+    let mount = out.unshare(ns, Namespace::Mount)?;
+    if mount {
         steps::mounts::root_propagation(ns.propagation)?;
         protect = ns.protect_kernel;
-        if protect && !(ns.mount_proc && ns.kinds.contains(Namespace::Pid)) {
-            steps::mounts::protect_kernel(None)?;
-            protect = false;
-        }
     }
     if out.unshare(ns, Namespace::Uts)? {
         if let Some(h) = &ns.hostname {
@@ -172,10 +171,34 @@ pub fn enter(ns: impl Into<Namespaces>) -> io::Result<Entered> {
         steps::net::loopback_up()?;
     }
     out.unshare(ns, Namespace::Cgroup)?;
+    // The view after the other namespaces (an mqueue mount needs the new IPC namespace).
+    if mount {
+        if let Some((fs, slots)) = &view {
+            steps::fs::build(fs, slots)?;
+            // With a fresh /proc to come, pid 1 pivots after mounting it: the kernel mounts a
+            // procfs in a user namespace only while another one is fully visible, which the
+            // host's stops being once the old root is detached.
+            if fs.base == crate::fs::Base::Empty && !proc_later {
+                if protect {
+                    steps::mounts::protect_kernel(Some(fs))?;
+                    protect = false;
+                }
+                steps::fs::pivot(fs)?;
+            }
+        }
+        if protect && !proc_later {
+            steps::mounts::protect_kernel(None)?;
+            protect = false;
+        }
+    }
     if out.unshare(ns, Namespace::Pid)? {
         out.pid1 = true;
         let mount_proc = ns.mount_proc && out.created.contains(Namespace::Mount);
-        fork_pid1(mount_proc, ns.lock_mounts, protect)?;
+        let empty = view
+            .as_ref()
+            .map(|(fs, _)| fs)
+            .filter(|fs| fs.base == crate::fs::Base::Empty && mount);
+        fork_pid1(mount_proc, ns.lock_mounts, protect, empty)?;
         out.proc_mounted = mount_proc;
     } else if protect {
         // The pid namespace was skipped (best effort): no fresh /proc will come.
@@ -184,9 +207,55 @@ pub fn enter(ns: impl Into<Namespaces>) -> io::Result<Entered> {
     Ok(out)
 }
 
+/// The prepared view of `ns` for enter(), with the slots its sources go into; `None` for the
+/// host's mounts as they are.
+#[allow(clippy::type_complexity)]
+fn enter_view(
+    ns: &Namespaces,
+    proc_later: bool,
+) -> io::Result<Option<(crate::fs::FsSpec, Vec<std::cell::Cell<i32>>)>> {
+    let Some(fs) = &ns.filesystem else {
+        return Ok(None);
+    };
+    if !ns.kinds.contains(Namespace::Mount) {
+        if fs.base == crate::fs::Base::Host && fs.ops.is_empty() {
+            return Ok(None);
+        }
+        return Err(Error::invalid(
+            Step::Filesystem,
+            "a filesystem view needs a new mount namespace (Namespaces::mount)",
+        )
+        .into());
+    }
+    let mut fs = fs.clone();
+    if fs.ops.iter().any(|o| matches!(o, crate::fs::Op::Proc(_))) {
+        return Err(Error::invalid(
+            Step::Filesystem,
+            "enter() mounts the fresh /proc itself, in pid 1 after its fork: drop the view's \
+             proc mount (Namespaces::mount_proc decides)",
+        )
+        .into());
+    }
+    if fs.base == crate::fs::Base::Empty && proc_later {
+        fs.dir("/proc", 0o555);
+    }
+    let spec = fs.prepare()?;
+    let slots = (0..spec.sources.len())
+        .map(|_| std::cell::Cell::new(-1))
+        .collect();
+    Ok(Some((spec, slots)))
+}
+
 /// Fork into the new pid namespace. Returns only in the child (pid 1); the parent becomes the
 /// waiter and exits as the child did.
-fn fork_pid1(mount_proc: bool, lock_mounts: bool, protect: bool) -> io::Result<()> {
+/// `empty`: an empty root built but not yet made the root, which pid 1 pivots into after
+/// mounting the fresh /proc in it.
+fn fork_pid1(
+    mount_proc: bool,
+    lock_mounts: bool,
+    protect: bool,
+    empty: Option<&crate::fs::FsSpec>,
+) -> io::Result<()> {
     let pipe = |what: &'static str| {
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| {
             io::Error::from(
@@ -210,7 +279,7 @@ fn fork_pid1(mount_proc: bool, lock_mounts: bool, protect: bool) -> io::Result<(
             return Err(Error::os(Step::Signalfd, e).into());
         }
     };
-    match crate::ns::fork_single_threaded("enter", "into the pid namespace") {
+    match crate::ns::fork_checked("into the pid namespace") {
         Err(e) => {
             crate::signals::mask(SigmaskHow::SIG_SETMASK, &old_mask);
             Err(e)
@@ -236,10 +305,13 @@ fn fork_pid1(mount_proc: bool, lock_mounts: bool, protect: bool) -> io::Result<(
                 &crate::signals::set_of(&[libc::SIGCHLD]),
             );
             if mount_proc {
-                steps::mounts::mount_proc()?;
-                let last_pid = steps::mounts::open_last_pid();
+                steps::mounts::mount_proc_in(empty)?;
+                let last_pid = steps::mounts::open_last_pid_in(empty);
                 if protect {
-                    steps::mounts::protect_kernel(None)?;
+                    steps::mounts::protect_kernel(empty)?;
+                }
+                if let Some(fs) = empty {
+                    steps::fs::pivot(fs)?;
                 }
                 // Lock it, so that root inside cannot unmount it and see the host's /proc.
                 if lock_mounts {

@@ -142,6 +142,7 @@ pub struct Namespaces {
     pub(crate) mount_proc: bool,
     pub(crate) lock_mounts: bool,
     pub(crate) protect_kernel: bool,
+    pub(crate) filesystem: Option<crate::fs::Filesystem>,
 }
 
 impl Default for Namespaces {
@@ -184,6 +185,7 @@ impl Namespaces {
             mount_proc: true,
             lock_mounts: true,
             protect_kernel: true,
+            filesystem: None,
         }
     }
 
@@ -295,6 +297,16 @@ impl Namespaces {
     /// CAP_SYS_ADMIN could unmount it. Without a new mount namespace nothing is protected.
     pub fn protect_kernel(&mut self, on: bool) -> &mut Self {
         self.protect_kernel = on;
+        self
+    }
+    /// The filesystem view of a new mount namespace (see [`Filesystem`](crate::Filesystem)).
+    /// For [`enter`](crate::enter()) the default is the host's mounts as they are; a
+    /// [`Sandbox`](crate::Sandbox) takes [`Sandbox::filesystem`](crate::Sandbox::filesystem)
+    /// first, then this, then its own default (the host read-only, a fresh /tmp). In
+    /// enter(), the fresh `/proc` of a new pid namespace is mounted by pid 1 after its fork:
+    /// a `proc` mount in the view is refused there.
+    pub fn filesystem(&mut self, fs: crate::fs::Filesystem) -> &mut Self {
+        self.filesystem = Some(fs);
         self
     }
     /// Join the namespace at `path` (of `kind`, or of any kind with `None`) before new ones are made.
@@ -490,6 +502,15 @@ pub(crate) fn fork_single_threaded(
     require_single_thread(what)?;
     // SAFETY: the process has a single thread (checked just above; nsbox starts none in
     // between), so the child may run any code.
+    unsafe { nix::unistd::fork() }
+        .map_err(|e| Error::os(Step::Fork, e as i32).with_context(context).into())
+}
+
+/// fork(2) for a caller that checked, with [`require_single_thread`], that the process has
+/// a single thread, and started none since: enter(), whose filesystem view may have left no
+/// /proc to check again.
+pub(crate) fn fork_checked(context: &'static str) -> io::Result<nix::unistd::ForkResult> {
+    // SAFETY: the caller checked that the process has a single thread and started none.
     unsafe { nix::unistd::fork() }
         .map_err(|e| Error::os(Step::Fork, e as i32).with_context(context).into())
 }

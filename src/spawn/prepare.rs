@@ -289,7 +289,7 @@ fn filesystem(
     fresh_proc: bool,
 ) -> io::Result<Option<crate::fs::FsSpec>> {
     if !mount_ns {
-        return match &sb.filesystem {
+        return match sb.filesystem.as_ref().or(sb.namespaces.filesystem.as_ref()) {
             // The host's mounts as they are is what no mount namespace gives.
             None => Ok(None),
             Some(fs) if fs.base == crate::fs::Base::Host && fs.ops.is_empty() => Ok(None),
@@ -303,6 +303,7 @@ fn filesystem(
     let mut fs = sb
         .filesystem
         .clone()
+        .or_else(|| sb.namespaces.filesystem.clone())
         .unwrap_or_else(crate::fs::Filesystem::sandbox_default);
     if fs.base == crate::fs::Base::Empty && fresh_proc {
         fs.proc("/proc");

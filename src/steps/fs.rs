@@ -23,6 +23,7 @@ use crate::fs::{self as view, Base, FsSpec, Kind, PreparedOp};
 pub(crate) const SOURCE: u32 = 0x8000_0000;
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
 const MOUNT_ATTR_NODEV: u64 = 0x4;
 
 fn err(detail: u32) -> impl Fn(Errno) -> StepError {
@@ -98,17 +99,17 @@ fn open_sources(fs: &FsSpec, slots: &[Cell<i32>]) -> Result<(), StepError> {
             }
             Err(e) => return Err(err(detail)(e)),
         };
-        let mut set = 0;
+        // Every bind is nosuid, as bubblewrap's: a setuid program from the host never gains
+        // its privileges inside.
+        let mut set = MOUNT_ATTR_NOSUID;
         if flags & view::READ_ONLY != 0 || user.is_some_and(|o| o.kind == Kind::Hide) {
             set |= MOUNT_ATTR_RDONLY;
         }
         if flags & view::DEV == 0 && !dev_node {
             set |= MOUNT_ATTR_NODEV;
         }
-        if set != 0 {
-            crate::sys::mount_setattr_fd(tree.as_fd(), c"", true, set, 0)
-                .map_err(|e| err_raw(detail, e))?;
-        }
+        crate::sys::mount_setattr_fd(tree.as_fd(), c"", true, set, 0)
+            .map_err(|e| err_raw(detail, e))?;
         slots[i].set(std::os::fd::IntoRawFd::into_raw_fd(tree));
     }
     Ok(())
@@ -313,21 +314,12 @@ fn apply(
         }
         Kind::Mqueue => {
             let (_, target) = resolve(root, &op.dst, Create::Dir)?;
-            mount_new(
-                c"mqueue",
-                b"",
-                SAFE | MountAttrFlags::MOUNT_ATTR_NOEXEC,
-                target.as_fd(),
-            )
+            // Flags as bubblewrap's.
+            mount_new(c"mqueue", b"", MountAttrFlags::empty(), target.as_fd())
         }
         Kind::Dev => {
             let (_, target) = resolve(root, &op.dst, Create::Dir)?;
-            mount_new(
-                c"tmpfs",
-                b"mode=755",
-                SAFE | MountAttrFlags::MOUNT_ATTR_NOEXEC,
-                target.as_fd(),
-            )?;
+            mount_new(c"tmpfs", b"mode=755", SAFE, target.as_fd())?;
             // The fd names the covered directory: resolve again to get the new tmpfs.
             let (_, dev) = resolve(root, &op.dst, Create::No)?;
             for (k, name) in view::DEVICES.iter().enumerate() {
@@ -350,12 +342,15 @@ fn apply(
             rustix::fs::symlinkat(c"pts/ptmx", &dev, c"ptmx")?;
             rustix::fs::mkdirat(&dev, c"shm", Mode::from_raw_mode(0o1777))?;
             let (_, shm) = resolve(dev.as_fd(), c"shm", Create::No)?;
+            // A tmpfs of its own (bubblewrap leaves a directory of /dev's): shm_open works
+            // for any uid, and nothing is shared with the host.
             mount_new(c"tmpfs", b"mode=1777", SAFE, shm.as_fd())?;
             for (target, name) in [
                 (c"/proc/self/fd", c"fd"),
                 (c"/proc/self/fd/0", c"stdin"),
                 (c"/proc/self/fd/1", c"stdout"),
                 (c"/proc/self/fd/2", c"stderr"),
+                (c"/proc/kcore", c"core"),
             ] {
                 rustix::fs::symlinkat(target, &dev, name)?;
             }

@@ -18,7 +18,7 @@
 //! Later steps (mounts of a filesystem view, cgroups, rlimits, seccomp, capabilities) go
 //! here too, with their rows in the table.
 
-pub mod fs;
+pub(crate) mod fs;
 pub mod ids;
 pub mod join;
 pub mod mounts;

@@ -24,8 +24,15 @@ pub fn root_propagation(p: Propagation) -> Result<(), StepError> {
 /// Mount a fresh procfs on `/proc` (nosuid, nodev, noexec). Only ever called in a mount
 /// namespace the caller made itself, so it can never cover the host's `/proc`.
 pub fn mount_proc() -> Result<(), StepError> {
+    mount_proc_in(None)
+}
+
+/// [`mount_proc`] in the view being built (under an empty root's staging directory).
+pub(crate) fn mount_proc_in(fs: Option<&crate::fs::FsSpec>) -> Result<(), StepError> {
     let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-    rustix::mount::mount(c"proc", c"/proc", c"proc", flags, None).map_err(fail(Step::MountProc))
+    let mut buf = [0u8; 4096];
+    let at = view_path(fs, c"/proc", &mut buf).map_err(|e| StepError::new(Step::MountProc, e))?;
+    rustix::mount::mount(c"proc", at, c"proc", flags, None).map_err(fail(Step::MountProc))
 }
 
 /// Files and directories of `/proc` made read-only: the kernel's settings (host-wide ones
@@ -153,7 +160,7 @@ pub(crate) fn read_only(path: &CStr, recursive: bool) -> Result<(), i32> {
     rustix::mount::mount_remount(path, flags, c"").map_err(|e| e.raw_os_error())
 }
 
-/// Open `ns_last_pid` for [`lock_mounts`], before [`protect_kernel`] makes `/proc/sys`
+/// Open `ns_last_pid` for [`lock_mounts`], before `protect_kernel` makes `/proc/sys`
 /// read-only. `None` when it cannot matter (our pid is not a single digit) or cannot be
 /// opened.
 pub fn open_last_pid() -> Option<rustix::fd::OwnedFd> {

@@ -10,6 +10,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod bwrap_compat;
 mod exit_status;
 mod isolation;
 mod job_control;
