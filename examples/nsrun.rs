@@ -129,7 +129,7 @@ fn namespaces(a: &Args) -> Namespaces {
 
 /// The supervisor of PROGRAM, with what it keeps and the filters it gets. The seccomp
 /// programs are read before enter(), from fds of the caller.
-fn supervisor(a: &Args) -> Result<Supervisor, String> {
+fn supervisor(a: &Args, cap_drop: &[String]) -> Result<Supervisor, String> {
     let mut sup = Supervisor::new();
     sup.wait_all(a.wait_all)
         .new_session(a.new_session)
@@ -142,6 +142,22 @@ fn supervisor(a: &Args) -> Result<Supervisor, String> {
         } else {
             caps.with(name.parse::<Capability>().map_err(|e| e.to_string())?)
         };
+    }
+    for name in cap_drop {
+        if name.eq_ignore_ascii_case("all") {
+            caps = Capabilities::none();
+        } else if caps == Capabilities::all() {
+            return Err(format!(
+                "--cap-drop {name}: after --cap-add ALL, drop with a list of --cap-add instead"
+            ));
+        } else {
+            let c: Capability = name.parse().map_err(|e: io::Error| e.to_string())?;
+            caps = Capability::ALL
+                .iter()
+                .copied()
+                .filter(|k| *k != c && caps.contains(*k))
+                .collect();
+        }
     }
     sup.capabilities(caps);
     for &fd in &a.seccomp {
@@ -173,12 +189,61 @@ fn read_fd(fd: i32) -> io::Result<Vec<u8>> {
 /// bubblewrap's filesystem options, taken out of the command line in their order (the
 /// order is the mounts' order) before clap sees the rest. Any of them makes the view an empty
 /// root, as in bubblewrap; `--ro-host` starts from the host read-only instead.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct FsArgs {
     fs: Option<Filesystem>,
     /// `--proc /proc` was given: a fresh /proc (pid 1 mounts it).
     proc: bool,
+    /// bubblewrap's other options that are not nsrun's own.
+    chdir: Option<OsString>,
+    /// `--setenv`/`--unsetenv`/`--clearenv` in order: (name, Some(value)), (name, None),
+    /// or ("", None) for a clear.
+    env: Vec<(OsString, Option<OsString>)>,
+    argv0: Option<OsString>,
+    block_fd: Option<i32>,
+    die_with_parent: bool,
+    cgroup: bool,
+    share_net: bool,
+    cap_drop: Vec<String>,
 }
+
+/// bubblewrap's options nsrun refuses (rather than ignore), and why.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "--as-pid-1",
+        "nsrun always runs its own pid 1, which reaps and forwards signals",
+    ),
+    ("--userns-block-fd", "nsrun writes the id maps itself"),
+    (
+        "--json-status-fd",
+        "not supported yet: nsrun exits as PROGRAM did (a signal death is re-raised)",
+    ),
+    ("--info-fd", "not supported yet"),
+    ("--sync-fd", "not supported yet"),
+    ("--userns", "joining a user namespace: use --join user:PATH"),
+    ("--userns2", "not supported"),
+    ("--pidns", "joining a pid namespace: use --join pid:PATH"),
+    ("--exec-label", "no security label support"),
+    ("--file-label", "no security label support"),
+    ("--lock-file", "not supported"),
+    ("--level-prefix", "not supported"),
+];
+
+/// bubblewrap's options that are nsrun's own under another name: (bwrap, nsrun, values).
+const ALIASES: &[(&str, &[&str], usize)] = &[
+    ("--unshare-user", &["-U"], 0),
+    ("--unshare-user-try", &["-U", "--best-effort"], 0),
+    ("--unshare-ipc", &["-i"], 0),
+    ("--unshare-pid", &["-p"], 0),
+    ("--unshare-net", &["-n"], 0),
+    ("--unshare-uts", &["-u"], 0),
+    ("--unshare-all", &["-U", "-p", "-n", "-u", "-i"], 0),
+    ("--uid", &["--map-user"], 1),
+    ("--gid", &["--map-group"], 1),
+    ("--add-seccomp-fd", &["--seccomp"], 1),
+    // nsbox refuses new user namespaces inside by default.
+    ("--disable-userns", &[], 0),
+];
 
 /// Options of bubblewrap's that build the filesystem, with their number of values.
 const FS_OPTIONS: &[(&str, usize)] = &[
@@ -232,27 +297,106 @@ fn take_fs_args(argv: Vec<OsString>) -> Result<(FsArgs, Vec<OsString>), String> 
     if let Some(a0) = it.next() {
         rest.push(a0);
     }
-    while let Some(arg) = it.next() {
+    // `--args FD` splices NUL-separated arguments in at its place.
+    let mut pending: std::collections::VecDeque<OsString> = std::collections::VecDeque::new();
+    let next = |it: &mut std::vec::IntoIter<OsString>,
+                pending: &mut std::collections::VecDeque<OsString>| {
+        pending.pop_front().or_else(|| it.next())
+    };
+    while let Some(arg) = next(&mut it, &mut pending) {
         let s = arg.to_string_lossy().into_owned();
         if s == "--" || !s.starts_with('-') {
             rest.push(arg);
+            rest.extend(pending.drain(..));
             rest.extend(it);
             break;
+        }
+        if let Some((_, why)) = UNSUPPORTED.iter().find(|(o, _)| *o == s) {
+            return Err(format!("{s}: {why}"));
+        }
+        if let Some(&(_, ours, n)) = ALIASES.iter().find(|(o, _, _)| *o == s) {
+            rest.extend(ours.iter().map(OsString::from));
+            for _ in 0..n {
+                rest.push(next(&mut it, &mut pending).ok_or_else(|| format!("{s} needs a value"))?);
+            }
+            continue;
+        }
+        let mut value =
+            |what: &str| next(&mut it, &mut pending).ok_or_else(|| format!("{s} needs {what}"));
+        match s.as_str() {
+            "--args" => {
+                let fd = value("an fd")?;
+                let fd: i32 = fd
+                    .to_string_lossy()
+                    .parse()
+                    .map_err(|_| format!("--args {fd:?}: not an fd"))?;
+                let data = read_fd(fd).map_err(|e| format!("--args {fd}: {e}"))?;
+                let words: Vec<OsString> = data
+                    .split(|&b| b == 0)
+                    .filter(|w| !w.is_empty())
+                    .map(|w| {
+                        OsString::from(
+                            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(w),
+                        )
+                    })
+                    .collect();
+                for w in words.into_iter().rev() {
+                    pending.push_front(w);
+                }
+                continue;
+            }
+            "--chdir" => out.chdir = Some(value("a directory")?),
+            "--setenv" => {
+                let k = value("a name and a value")?;
+                let v = value("a name and a value")?;
+                out.env.push((k, Some(v)));
+            }
+            "--unsetenv" => out.env.push((value("a name")?, None)),
+            "--clearenv" => out.env.push((OsString::new(), None)),
+            "--argv0" => out.argv0 = Some(value("a value")?),
+            "--block-fd" => {
+                let fd = value("an fd")?;
+                out.block_fd = Some(
+                    fd.to_string_lossy()
+                        .parse()
+                        .map_err(|_| format!("--block-fd {fd:?}: not an fd"))?,
+                );
+            }
+            "--die-with-parent" => out.die_with_parent = true,
+            "--unshare-cgroup" | "--unshare-cgroup-try" => out.cgroup = true,
+            "--share-net" => out.share_net = true,
+            "--cap-drop" => out
+                .cap_drop
+                .push(value("a capability")?.to_string_lossy().into_owned()),
+            _ => {}
+        }
+        if matches!(
+            s.as_str(),
+            "--chdir"
+                | "--setenv"
+                | "--unsetenv"
+                | "--clearenv"
+                | "--argv0"
+                | "--block-fd"
+                | "--die-with-parent"
+                | "--unshare-cgroup"
+                | "--unshare-cgroup-try"
+                | "--share-net"
+                | "--cap-drop"
+        ) {
+            continue;
         }
         let Some(&(name, n)) = FS_OPTIONS.iter().find(|(o, _)| *o == s) else {
             let value = takes_value(&s) && !s.contains('=');
             rest.push(arg);
-            if value && let Some(v) = it.next() {
+            if value && let Some(v) = next(&mut it, &mut pending) {
                 rest.push(v);
             }
             continue;
         };
         let mut v: Vec<OsString> = Vec::new();
         for _ in 0..n {
-            v.push(
-                it.next()
-                    .ok_or_else(|| format!("{name} needs {n} values"))?,
-            );
+            v.push(next(&mut it, &mut pending).ok_or_else(|| format!("{name} needs {n} values"))?);
         }
         let p = |i: usize| PathBuf::from(&v[i]);
         let view = fs.get_or_insert_with(|| {
@@ -324,6 +468,29 @@ fn take_fs_args(argv: Vec<OsString>) -> Result<(FsArgs, Vec<OsString>), String> 
     Ok((out, rest))
 }
 
+/// bubblewrap's options that shape PROGRAM's command: its directory, environment and argv0;
+/// `--block-fd` waits for EOF (or a byte) on the fd first.
+fn apply_command_args(a: &FsArgs, cmd: &mut Command) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    if let Some(d) = &a.chdir {
+        cmd.current_dir(d);
+    }
+    for (k, v) in &a.env {
+        match v {
+            Some(v) => drop(cmd.env(k, v)),
+            None if k.is_empty() => drop(cmd.env_clear()),
+            None => drop(cmd.env_remove(k)),
+        }
+    }
+    if let Some(a0) = &a.argv0 {
+        cmd.arg0(a0);
+    }
+    if let Some(fd) = a.block_fd {
+        read_fd(fd).map_err(|e| format!("--block-fd {fd}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn fail(code: i32, err: &dyn std::fmt::Display) -> ! {
     eprintln!("nsrun: {err}");
     std::process::exit(code)
@@ -344,12 +511,23 @@ fn main() {
         }
         Err(e) => e.exit(),
     };
-    let sup = match supervisor(&args) {
+    let sup = match supervisor(&args, &fs_args.cap_drop) {
         Ok(s) => s,
         Err(e) => fail(125, &e),
     };
+    if fs_args.die_with_parent {
+        // The waiter dies with the process that started nsrun, and pid 1 with the waiter.
+        // SAFETY: prctl with plain integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    }
     let mut ns = namespaces(&args);
-    if let Some(fs) = fs_args.fs {
+    if fs_args.cgroup {
+        ns.cgroup(true);
+    }
+    if fs_args.share_net {
+        ns.net(false);
+    }
+    if let Some(fs) = fs_args.fs.clone() {
         // A view needs a mount namespace of its own.
         ns.mount(true).filesystem(fs);
     }
@@ -375,6 +553,10 @@ fn main() {
     };
     let mut cmd = Command::new(&args.program);
     cmd.args(&args.args);
+    if let Err(e) = apply_command_args(&fs_args, &mut cmd) {
+        eprintln!("nsrun: {e}");
+        exit_as_status(std::os::unix::process::ExitStatusExt::from_raw(125 << 8));
+    }
     let result = rt.block_on(sup.run(cmd));
     match result {
         Ok(status) => exit_as_status(status),

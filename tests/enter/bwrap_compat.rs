@@ -140,3 +140,71 @@ fn nsrun_builds_a_read_only_host_view_and_refuses_what_it_cannot_do() {
     assert!(out.stderr.contains("--proc"), "{out:?}");
     assert_no_leftovers(&m);
 }
+
+/// bubblewrap's other options that nsrun takes (namespaces, ids, directory, environment,
+/// `--argv0`) give the same answers as bwrap's; one it does not take is refused
+/// with its name, never ignored.
+#[test]
+fn bwraps_other_options_mean_the_same_in_nsrun() {
+    let test = "bwraps_other_options_mean_the_same_in_nsrun";
+    if !on_path("bwrap") {
+        skip(test, "bubblewrap (bwrap) is not installed");
+        return;
+    }
+    let probe = r#"echo "$0 $(id -u) $(id -g) $(pwd) FOO=$FOO HOME=${HOME-unset}"; ls /sys/class/net | wc -l; readlink /proc/self/ns/net | cut -c1-4"#;
+    let args = [
+        "--unshare-all",
+        "--share-net",
+        "--uid",
+        "1000",
+        "--gid",
+        "1000",
+        "--ro-bind",
+        "/",
+        "/",
+        "--tmpfs",
+        "/tmp",
+        "--chdir",
+        "/tmp",
+        "--setenv",
+        "FOO",
+        "bar",
+        "--unsetenv",
+        "HOME",
+    ];
+    let mut bwrap = std::process::Command::new("bwrap");
+    bwrap
+        .args(args)
+        .args(["sh", "-c", probe])
+        .stdin(std::process::Stdio::null());
+    let theirs = run(bwrap);
+    if !theirs.status.success() {
+        skip(
+            test,
+            &format!("bwrap cannot run here: {}", theirs.stderr.trim()),
+        );
+        return;
+    }
+    let m = marker();
+    let mut ours_args: Vec<&str> = args.to_vec();
+    ours_args.extend(["sh", "-c", probe]);
+    let ours = run(nsrun(&m, &ours_args));
+    assert_eq!(ours.status.code(), Some(0), "{ours:?}");
+    assert_eq!(
+        ours.stdout, theirs.stdout,
+        "nsrun:\n{}\nbwrap:\n{}",
+        ours.stdout, theirs.stdout
+    );
+    assert!(
+        ours.stdout
+            .starts_with("sh 1000 1000 /tmp FOO=bar HOME=unset\n"),
+        "{ours:?}"
+    );
+    // --argv0 (bubblewrap 0.9 and later).
+    let out = run(nsrun(&m, &["--argv0", "renamed", "sh", "-c", "echo $0"]));
+    assert_eq!(out.stdout, "renamed\n", "{out:?}");
+    let out = run(nsrun(&m, &["--as-pid-1", "true"]));
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(out.stderr.contains("--as-pid-1"), "{out:?}");
+    assert_no_leftovers(&m);
+}
