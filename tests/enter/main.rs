@@ -1,4 +1,4 @@
-//! `enter()` and the `Supervisor` through the nsrun example (`examples/nsrun.rs`, built by
+//! `enter()` and the `Supervisor` through the nsrun example (`src/bin/nsrun.rs` via `examples/nsrun.rs`, built by
 //! `cargo test`), one file per behaviour: exit statuses, forwarded signals, Ctrl-C at a
 //! terminal, job control, reaping, and what nsrun isolates. Every process a test starts
 //! carries a marker in its environment, and none may be left.
