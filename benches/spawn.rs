@@ -34,7 +34,7 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Instant;
 
-use nsbox::{Namespaces, Sandbox};
+use nsbox::{Filesystem, Namespaces, Sandbox};
 
 // ---------------------------------------------------------------------------------------------
 // The launcher switch: the only place that knows whether nsbox has a launcher (issue 4 item 3).
@@ -334,6 +334,60 @@ enum Kind {
     Floor(Arc<FloorPlan>),
     Tokio(Vec<String>),
     Nsbox(Flags, bool),
+    /// nsbox with a filesystem view.
+    NsboxFs(Flags, bool, Arc<Filesystem>),
+}
+
+/// A typical hermetic view, as bubblewrap arguments: an empty root, ten read-only binds of
+/// the host's directories (those that exist), the merged-/usr symlinks, a tmpfs /tmp, a
+/// minimal /dev and a fresh /proc.
+fn hermetic_args() -> Vec<String> {
+    let mut a = Vec::new();
+    let mut binds = 0;
+    for d in [
+        "/usr", "/etc", "/opt", "/var", "/srv", "/media", "/mnt", "/home", "/boot", "/run",
+        "/root", "/work",
+    ] {
+        if binds < 10 && std::path::Path::new(d).is_dir() {
+            a.extend(["--ro-bind".into(), d.into(), d.into()]);
+            binds += 1;
+        }
+    }
+    for l in ["bin", "sbin", "lib", "lib64"] {
+        let host = std::path::Path::new("/").join(l);
+        if let Ok(t) = std::fs::read_link(&host) {
+            a.extend([
+                "--symlink".into(),
+                t.display().to_string(),
+                host.display().to_string(),
+            ]);
+        }
+    }
+    a.extend(["--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc"].map(String::from));
+    a
+}
+
+/// The same view for nsbox.
+fn hermetic_view() -> Filesystem {
+    let a = hermetic_args();
+    let mut fs = Filesystem::empty();
+    let mut i = 0;
+    while i < a.len() {
+        match a[i].as_str() {
+            "--ro-bind" => drop(fs.ro_bind(&a[i + 1], &a[i + 2])),
+            "--symlink" => drop(fs.symlink(&a[i + 1], &a[i + 2])),
+            "--tmpfs" => drop(fs.tmpfs(&a[i + 1])),
+            "--dev" => drop(fs.dev(&a[i + 1])),
+            // A new pid namespace mounts /proc itself.
+            _ => {}
+        }
+        i += if matches!(a[i].as_str(), "--ro-bind" | "--symlink") {
+            3
+        } else {
+            2
+        };
+    }
+    fs
 }
 
 struct Variant {
@@ -365,6 +419,19 @@ fn sandbox(flags: Flags, launcher: bool) -> Sandbox {
     sb.namespaces(flags.namespaces());
     set_launcher(&mut sb, launcher);
     sb
+}
+
+/// The sandbox of an nsbox variant.
+fn nsbox_sandbox(kind: &Kind) -> Sandbox {
+    match kind {
+        Kind::NsboxFs(flags, launcher, fs) => {
+            let mut sb = sandbox(*flags, *launcher);
+            sb.filesystem((**fs).clone());
+            sb
+        }
+        Kind::Nsbox(flags, launcher) => sandbox(*flags, *launcher),
+        _ => Sandbox::new("/bin/true"),
+    }
 }
 
 async fn tokio_once(argv: &[String]) -> io::Result<()> {
@@ -404,8 +471,8 @@ fn latency_batch(rt: &tokio::runtime::Runtime, kind: &Kind, k: usize) -> io::Res
                 Ok(v)
             }))?
         }
-        Kind::Nsbox(flags, launcher) => {
-            let mut sb = sandbox(*flags, *launcher);
+        Kind::Nsbox(..) | Kind::NsboxFs(..) => {
+            let mut sb = nsbox_sandbox(kind);
             rt.block_on(rt.spawn(async move {
                 let mut v = Vec::with_capacity(k);
                 for _ in 0..k {
@@ -463,10 +530,10 @@ fn throughput(
             }
             io::Result::Ok(())
         })?,
-        Kind::Nsbox(flags, launcher) => rt.block_on(async {
+        Kind::Nsbox(..) | Kind::NsboxFs(..) => rt.block_on(async {
             let hs: Vec<_> = (0..conc)
                 .map(|_| {
-                    let mut sb = sandbox(*flags, *launcher);
+                    let mut sb = nsbox_sandbox(kind);
                     tokio::spawn(async move {
                         for _ in 0..per {
                             nsbox_once(&mut sb).await?;
@@ -617,6 +684,30 @@ fn build_variants(launcher: bool) -> Vec<Variant> {
             );
         }
     }
+    let view = Arc::new(hermetic_view());
+    add(
+        "hermetic/nsbox/direct",
+        "g. nsbox, all six, hermetic view (direct clone)".into(),
+        Some(Flags::Six),
+        Kind::NsboxFs(Flags::Six, false, view.clone()),
+    );
+    if launcher {
+        add(
+            "hermetic/nsbox/launcher",
+            "g. nsbox, all six, hermetic view (launcher)".into(),
+            Some(Flags::Six),
+            Kind::NsboxFs(Flags::Six, true, view),
+        );
+    }
+    let mut bw: Vec<String> = ["bwrap", "--unshare-all"].map(String::from).to_vec();
+    bw.extend(hermetic_args());
+    bw.push("/bin/true".into());
+    add(
+        "hermetic/bwrap",
+        "g. bwrap --unshare-all, the same hermetic view".into(),
+        None,
+        Kind::Tokio(bw),
+    );
     add(
         "unshare",
         "f. unshare -Urpf --mount-proc".into(),
@@ -1038,7 +1129,153 @@ fn print_targets(vs: &[Variant], rows: &[RssRow], launcher: bool) {
     }
 }
 
+/// Child mode `--mount-table-child EXTRA RUNS`: in a private mount namespace holding EXTRA
+/// more tmpfs mounts, print the median latency of RUNS sandboxes (all six namespaces, the
+/// default filesystem view, direct clone) and the size of the mount table.
+fn mount_table_child(extra: usize, runs: usize) -> io::Result<()> {
+    let fail = |what: &str| io::Error::other(format!("{what}: {}", io::Error::last_os_error()));
+    // SAFETY: plain syscalls on this single-threaded process, before any runtime.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(fail("unshare(CLONE_NEWNS)"));
+        }
+        if libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(fail("make / private"));
+        }
+        let base = c"/mnt";
+        if libc::mount(
+            c"tmpfs".as_ptr(),
+            base.as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(fail("tmpfs on /mnt"));
+        }
+        for i in 0..extra {
+            let d = CString::new(format!("/mnt/{i}")).expect("no NUL");
+            if libc::mkdir(d.as_ptr(), 0o755) != 0
+                || libc::mount(
+                    c"tmpfs".as_ptr(),
+                    d.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    std::ptr::null(),
+                ) != 0
+            {
+                return Err(fail("an extra tmpfs"));
+            }
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")?
+        .lines()
+        .count();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let v = latency_batch(&rt, &Kind::Nsbox(Flags::Six, false), runs + 2)?;
+    let m = median(&v[2..]).unwrap_or(0.0);
+    println!("{mounts} {m:.0}");
+    Ok(())
+}
+
+/// The latency of a default sandbox as the host's mount table grows (the bench's own private
+/// mount namespace, as root): (mounts, median us) for about 20, 200 and 2,000 mounts.
+fn run_mount_table(opts: &Opts) -> Vec<(usize, f64)> {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        println!(
+            "
+mount table: SKIPPED (needs root to make mounts in a private mount namespace)"
+        );
+        return Vec::new();
+    }
+    let host = std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|s| s.lines().count())
+        .unwrap_or(20);
+    let runs = if opts.smoke { 3 } else { 40 };
+    let mut out = Vec::new();
+    for total in [20usize, 200, 2000] {
+        let extra = total.saturating_sub(host + 1);
+        let exe = match std::env::current_exe() {
+            Ok(e) => e,
+            Err(_) => break,
+        };
+        let o = std::process::Command::new(exe)
+            .args(["--mount-table-child", &extra.to_string(), &runs.to_string()])
+            .output();
+        match o {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                let mut w = text.split_whitespace();
+                if let (Some(n), Some(us)) = (w.next(), w.next()) {
+                    out.push((n.parse().unwrap_or(0), us.parse().unwrap_or(0.0)));
+                }
+            }
+            Ok(o) => println!(
+                "mount table {total}: failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Err(e) => println!("mount table {total}: {e}"),
+        }
+    }
+    println!(
+        "
+mount table (a default sandbox, all six namespaces, direct clone):"
+    );
+    for (n, us) in &out {
+        println!("  {n:>5} mounts  {us:>8.0} us");
+    }
+    out
+}
+
+/// The filesystem view's targets: the hermetic view against bwrap with the same arguments,
+/// and the cost of a large mount table.
+fn print_view_targets(vs: &[Variant], table: &[(usize, f64)], launcher: bool) {
+    println!("\nfilesystem view targets (ratios from this run):");
+    let modes: &[&str] = if launcher {
+        &["direct", "launcher"]
+    } else {
+        &["direct"]
+    };
+    for mode in modes {
+        let key = format!("hermetic/nsbox/{mode}");
+        let (a, b) = (lat_median(vs, &key), lat_median(vs, "hermetic/bwrap"));
+        target_line(
+            &format!("g {mode} / bwrap, the same hermetic view"),
+            paired_lat(vs, &key, "hermetic/bwrap"),
+            0.5,
+            true,
+            format!("{} vs {}", fmt_us(a), fmt_us(b)),
+        );
+    }
+    let first = table.first().copied();
+    let last = table.last().copied();
+    target_line(
+        "latency at ~2000 mounts / at ~20",
+        first.zip(last).map(|(f, l)| l.1 / f.1),
+        1.2,
+        true,
+        first.zip(last).map_or(String::new(), |(f, l)| {
+            format!("{:.0} us at {} vs {:.0} us at {}", l.1, l.0, f.1, f.0)
+        }),
+    );
+}
+
 fn main() -> io::Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--mount-table-child") {
+        let n = |i: usize| argv.get(i).and_then(|a| a.parse().ok()).unwrap_or(0);
+        return mount_table_child(n(2), n(3).max(1));
+    }
     // First thing: the launcher must fork while the process is small and single-threaded.
     let launcher = match start_launcher() {
         Ok(on) => on,
@@ -1074,7 +1311,9 @@ fn main() -> io::Result<()> {
     print_main_table(&vs);
     let rows = run_rss(&rt, &opts, launcher);
     print_rss(&rows);
+    let table = run_mount_table(&opts);
     print_targets(&vs, &rows, launcher);
+    print_view_targets(&vs, &table, launcher);
     println!(
         "\nload average {load_before} before, {} after; {:.0} s",
         loadavg(),
