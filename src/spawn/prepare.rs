@@ -249,7 +249,12 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
         id_maps,
         propagation: kinds.contains(Namespace::Mount).then_some(ns.propagation),
         mount_proc: ns.wants_proc(),
-        lock_mounts: ns.lock_mounts,
+        // The lock keeps a command that holds CAP_SYS_ADMIN from unmounting the fresh /proc
+        // (and seeing the host's beneath it). A command without it (the default) cannot
+        // unmount anything, and any mount namespace it makes in a user namespace of its own
+        // is a copy with every mount locked: the lock would only cost a copy of the mount
+        // tree, which grows with the host's mount table.
+        lock_mounts: ns.lock_mounts && sb.capabilities.contains(crate::caps::Capability::SysAdmin),
         join_types,
         targets: moves.iter().map(|(_, t)| *t).collect(),
         wait_for_go: sb.hook.is_some(),
