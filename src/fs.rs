@@ -58,10 +58,11 @@ pub(crate) enum Base {
 /// namespace); destinations are absolute paths inside the view. Destinations are resolved one
 /// component at a time inside the view and never through a symlink (a destination that is a
 /// symlink, or has one on the way, is refused with ELOOP or ENOTDIR), so a mount can never
-/// land outside the root. Missing destination directories and files are created (in a
-/// host base that means on the host, where the mount over them allows: in a read-only host
-/// they cannot be, use a tmpfs first). Binds are recursive. A bind that is not a device bind
-/// is `nodev`.
+/// land outside the root. Missing destination directories and files are created where the
+/// view may write: in an empty root, in a tmpfs the view made, in a writable path (in the
+/// read-only host they cannot be: EROFS). On [`Filesystem::host`] nothing is created behind
+/// the caller's back: a mount point must exist (ENOENT), and only [`dir`](Self::dir) makes
+/// one. Binds are recursive and nosuid; a bind that is not a device bind is also nodev.
 #[derive(Clone, Debug)]
 pub struct Filesystem {
     pub(crate) base: Base,

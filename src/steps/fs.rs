@@ -286,6 +286,9 @@ fn apply(
     fs: &FsSpec,
     index: usize,
 ) -> Result<(), Errno> {
+    // On the host's own view nothing is created behind the caller's back: a mount point (or
+    // a new file's directory) must exist; `dir` creates on purpose.
+    let mount_point = |c: Create| if fs.base == Base::Host { Create::No } else { c };
     match op.kind {
         Kind::Bind => {
             let Some(tree) = take(slots, op.source) else {
@@ -296,15 +299,15 @@ fn apply(
             } else {
                 Create::File
             };
-            let (_, target) = resolve(root, &op.dst, create)?;
+            let (_, target) = resolve(root, &op.dst, mount_point(create))?;
             attach(tree.as_fd(), target.as_fd())
         }
         Kind::Tmpfs => {
-            let (_, target) = resolve(root, &op.dst, Create::Dir)?;
+            let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
             mount_new(c"tmpfs", &op.data, SAFE, target.as_fd())
         }
         Kind::Proc => {
-            let (_, target) = resolve(root, &op.dst, Create::Dir)?;
+            let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
             mount_new(
                 c"proc",
                 b"",
@@ -313,12 +316,12 @@ fn apply(
             )
         }
         Kind::Mqueue => {
-            let (_, target) = resolve(root, &op.dst, Create::Dir)?;
+            let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
             // Flags as bubblewrap's.
             mount_new(c"mqueue", b"", MountAttrFlags::empty(), target.as_fd())
         }
         Kind::Dev => {
-            let (_, target) = resolve(root, &op.dst, Create::Dir)?;
+            let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
             mount_new(c"tmpfs", b"mode=755", SAFE, target.as_fd())?;
             // The fd names the covered directory: resolve again to get the new tmpfs.
             let (_, dev) = resolve(root, &op.dst, Create::No)?;
@@ -365,7 +368,7 @@ fn apply(
         Kind::Symlink => {
             let target = CStr::from_bytes_with_nul(&op.data).map_err(|_| Errno::INVAL)?;
             // The parent directories, then the link itself.
-            let (parent, _) = resolve_parent(root, &op.dst)?;
+            let (parent, _) = resolve_parent(root, &op.dst, mount_point(Create::Dir))?;
             let mut name = Buf::new();
             last_name(&op.dst, &mut name)?;
             match rustix::fs::symlinkat(target, &parent, name.c_str()) {
@@ -383,7 +386,7 @@ fn apply(
             }
         }
         Kind::File => {
-            let (parent, _) = resolve_parent(root, &op.dst)?;
+            let (parent, _) = resolve_parent(root, &op.dst, mount_point(Create::Dir))?;
             let mut name = Buf::new();
             last_name(&op.dst, &mut name)?;
             let f = rustix::fs::openat(
@@ -427,7 +430,7 @@ fn apply(
                 .map_err(Errno::from_raw_os_error)
         }
         Kind::Overlay => {
-            let (_, target) = resolve(root, &op.dst, Create::Dir)?;
+            let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
             if op.flags & view::TMP_UPPER != 0 {
                 // Upper and work directories in the staging tmpfs, outside the root.
                 let mut dir = Buf::new();
@@ -500,14 +503,18 @@ fn chmod_at(parent: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(), Errno>
     )
 }
 
-/// The parent of `dst`, created as directories where missing.
-fn resolve_parent(root: BorrowedFd<'_>, dst: &CStr) -> Result<(OwnedFd, ()), Errno> {
+/// The parent of `dst`, its missing directories created as `create` says.
+fn resolve_parent(
+    root: BorrowedFd<'_>,
+    dst: &CStr,
+    create: Create,
+) -> Result<(OwnedFd, ()), Errno> {
     let b = dst.to_bytes();
     let cut = b.iter().rposition(|&c| c == b'/').unwrap_or(0);
     let mut p = Buf::new();
     p.push(if cut == 0 { b"/" } else { &b[..cut] })
         .map_err(Errno::from_raw_os_error)?;
-    let (_, dir) = resolve(root, p.c_str(), Create::Dir)?;
+    let (_, dir) = resolve(root, p.c_str(), create)?;
     let st = rustix::fs::fstat(&dir)?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
         return Err(Errno::NOTDIR);

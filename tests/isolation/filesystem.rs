@@ -332,3 +332,21 @@ async fn no_mount_of_a_view_is_visible_on_the_host() {
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(crate::mounts::host_mount_points(), before);
 }
+
+/// On the host's own view a missing mount point is an error, never a directory made on the
+/// host behind the caller's back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_host_view_creates_no_mount_point_on_the_host() {
+    let scratch = Scratch::new("fs-host-create");
+    let missing = scratch.path().join("missing");
+    let mut fs = Filesystem::host();
+    fs.tmpfs(&missing);
+    let mut sb = Sandbox::new("true");
+    sb.namespaces(all()).filesystem(fs);
+    let err = deadline("missing mount point", sb.status())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("missing"), "{err}");
+    assert!(!missing.exists(), "a directory was made on the host");
+}
