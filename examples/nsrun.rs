@@ -6,6 +6,10 @@
 //!
 //! Exit status: PROGRAM's own (the same code, or death by the same signal); 125 when nsrun
 //! itself fails; 126 when PROGRAM cannot be executed; 127 when it is not found.
+//!
+//! PROGRAM starts with the signals nsrun was started ignoring still ignored, and with the
+//! signal mask nsrun was given (as under tini, bwrap or unshare(1)); every signal nsrun gets
+//! but SIGCHLD (and those ignored) is forwarded to it.
 
 use std::ffi::OsString;
 use std::io;

@@ -78,7 +78,7 @@ pub use ns::{
     Namespace, NamespaceSet, Namespaces, Propagation, UTS_NAME_MAX, setns_fd, setns_path,
     setns_pidfd, thread_count, unshare,
 };
-pub use signals::{FORWARDED, is_forwarded};
+pub use signals::{FORWARDED, SignalSet, is_forwarded};
 pub use spawn::launcher;
 pub use spawn::{
     Child, ChildStderr, ChildStdin, ChildStdout, IdMap, NewIdMaps, Output, Rusage, Sandbox,

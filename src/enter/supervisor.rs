@@ -9,8 +9,12 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, getpid};
 use std::os::unix::process::CommandExt;
 
+use nix::sys::signal::SigmaskHow;
+use std::os::fd::OwnedFd;
+use tokio::io::unix::AsyncFd;
+
 use crate::error::Error;
-use crate::signals::FORWARDED;
+use crate::signals::{FAULTS, FORWARDED, SignalSet};
 use crate::steps::Step;
 
 /// Supervises the main command of an entered process: spawns it, reaps every orphan,
@@ -41,14 +45,30 @@ use crate::steps::Step;
 /// SIGCHLD was merged with another.
 ///
 /// [`FORWARDED`] signals received by this process are sent on to the main
-/// command. [`enter`](crate::enter()) leaves them blocked so none is lost before the supervisor
+/// command, but those the command starts ignoring. [`enter`](crate::enter())
+/// leaves them blocked so none is lost before the supervisor
 /// starts; `run` installs its handlers first and unblocks them after, on the thread that first
 /// polls it: poll `run` from the thread that called `enter` (with `block_on`), so that thread
-/// takes them (threads started after `enter` inherit the blocked mask).
+/// takes them (threads started after `enter` inherit the blocked mask). The synchronous faults
+/// (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) stay blocked and are read from a
+/// signalfd, so that only the ones sent with kill(2) are forwarded: raised by the kernel in
+/// this process they kill it.
+///
+/// # The command's signal state
+///
+/// The main command starts with the signals this process's caller left ignored still ignored,
+/// and with the signal mask the caller gave it ([`SignalSet::inherited_ignored`] and
+/// [`SignalSet::inherited_blocked`]: what [`enter`](crate::enter()) found when it began), as
+/// under tini, bwrap or unshare(1): `nohup` and `trap ''` work through it. Every other signal
+/// has its default action. [`ignored_signals`](Self::ignored_signals) and
+/// [`blocked_signals`](Self::blocked_signals) set them instead.
 #[derive(Clone, Debug, Default)]
 pub struct Supervisor {
     /// Wait for every process when the main command ends, instead of killing the rest.
     wait_all: bool,
+    /// What the command starts ignoring and blocking; `None`: what the caller gave us.
+    ignored: Option<SignalSet>,
+    blocked: Option<SignalSet>,
 }
 
 impl Supervisor {
@@ -64,14 +84,31 @@ impl Supervisor {
         self
     }
 
-    /// Spawn `cmd` in its own process group (with the terminal's foreground if this process
-    /// holds it), supervise it and the namespace until it ends, and resolve with its exact
-    /// status.
+    /// The signals the main command starts ignoring (default:
+    /// [`SignalSet::inherited_ignored`]); they are not forwarded to it either.
+    /// `SignalSet::empty()` gives every signal its default action.
+    pub fn ignored_signals(&mut self, set: SignalSet) -> &mut Self {
+        self.ignored = Some(set);
+        self
+    }
+
+    /// The main command's signal mask when it starts (default:
+    /// [`SignalSet::inherited_blocked`]).
+    pub fn blocked_signals(&mut self, set: SignalSet) -> &mut Self {
+        self.blocked = Some(set);
+        self
+    }
+
+    /// Spawn `cmd` in its own process group (with the terminal's foreground if this process's
+    /// group holds it), supervise it and the namespace until it ends, and resolve with its
+    /// exact status.
     ///
     /// # Errors
     ///
     /// `exec PROGRAM: ...` when the program cannot be run (ErrorKind NotFound for a missing
-    /// program, PermissionDenied for a non-executable one); errors of the signal machinery.
+    /// program, PermissionDenied for a non-executable one); InvalidInput for a signal set that
+    /// no program can start with (SIGKILL, a number out of range); errors of the signal
+    /// machinery.
     ///
     /// # Cancel safety
     ///
@@ -80,24 +117,26 @@ impl Supervisor {
         &self,
         cmd: Command,
     ) -> impl std::future::Future<Output = io::Result<ExitStatus>> + Send + 'static {
-        let wait_all = self.wait_all;
-        run(wait_all, cmd)
+        run(self.clone(), cmd)
     }
 }
 
-async fn run(wait_all: bool, mut cmd: Command) -> io::Result<ExitStatus> {
+async fn run(sv: Supervisor, mut cmd: Command) -> io::Result<ExitStatus> {
+    let wait_all = sv.wait_all;
     let pid1 = getpid().as_raw() == 1;
+    let ignored = sv
+        .ignored
+        .unwrap_or_else(SignalSet::inherited_ignored)
+        .check("ignored_signals")?;
+    let blocked = sv
+        .blocked
+        .unwrap_or_else(SignalSet::inherited_blocked)
+        .check("blocked_signals")?;
     if !pid1 {
         // Orphans of the command must come to us, not to the host's init.
         crate::steps::process::become_subreaper()?;
     }
-    let mut watched: Vec<i32> = FORWARDED.to_vec();
-    watched.push(libc::SIGCHLD);
-    let mut signals = signal_hook_tokio::Signals::new(&watched)?;
-    crate::signals::mask(
-        nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
-        &crate::signals::set_of(&watched),
-    );
+    let (mut signals, faults) = watch_signals(FORWARDED.bits() & !ignored)?;
 
     let program = cmd.get_program().to_owned();
     cmd.process_group(0);
@@ -105,6 +144,7 @@ async fn run(wait_all: bool, mut cmd: Command) -> io::Result<ExitStatus> {
     if let Some(t) = &tty {
         crate::child::foreground::take_foreground_before_exec(&mut cmd, t.raw_fd());
     }
+    crate::child::foreground::signal_state_before_exec(&mut cmd, ignored, blocked);
     let child = cmd.spawn().map_err(|e| match e.raw_os_error() {
         Some(_) => Error::from_std(Step::Exec, &e).with_path(&program),
         // std's own refusals (a NUL in the program or an argument) are bad input.
@@ -140,22 +180,23 @@ async fn run(wait_all: bool, mut cmd: Command) -> io::Result<ExitStatus> {
                             t.reclaim();
                         }
                         if !crate::exit::report_stopped(stop) && !pid1 {
-                            // We are the outermost process: stop ourselves.
-                            let _ = kill(getpid(), Signal::SIGTSTP);
+                            // We are the outermost process: stop ourselves, by the same
+                            // signal (our handler for it set aside meanwhile).
+                            crate::sys::stop_self(stop);
                         }
                     }
                 }
                 None => {}
-                Some(sig) => {
-                    if sig == libc::SIGCONT
-                        && let Some(t) = &tty
-                    {
-                        // Continued (`fg`): the terminal goes back to the command first.
-                        t.give_to(main);
-                    }
-                    let _ = kill(main, Signal::try_from(sig).ok());
-                }
+                Some(sig) => forward(tty.as_ref(), main, sig),
             },
+            ready = faults.readable() => {
+                if let Ok(mut g) = ready {
+                    while let Some(sig) = crate::signals::next_signal_of(g.get_inner().as_fd()) {
+                        forward(tty.as_ref(), main, sig);
+                    }
+                    g.clear_ready();
+                }
+            }
             ready = pidfd.readable() => {
                 if let Ok(mut g) = ready {
                     g.clear_ready();
@@ -183,6 +224,36 @@ async fn run(wait_all: bool, mut cmd: Command) -> io::Result<ExitStatus> {
     }
     signals.handle().close();
     Ok(crate::status::from_raw(raw))
+}
+
+/// Handlers for the forwarded signals of `bits` (and SIGCHLD), unblocked on this thread, and
+/// a signalfd for the synchronous faults among them, which stay blocked: raised by the kernel
+/// they are forced on the faulting thread anyway (and kill it), sent with kill(2) they wait
+/// in the signalfd.
+fn watch_signals(bits: u64) -> io::Result<(signal_hook_tokio::Signals, AsyncFd<OwnedFd>)> {
+    let handled = (bits & !FAULTS) | (1 << (libc::SIGCHLD - 1));
+    let numbers: Vec<i32> = SignalSet::from_bits(handled).iter().collect();
+    let signals = signal_hook_tokio::Signals::new(&numbers)?;
+    let fault_set = crate::sys::sigset_of_bits(bits & FAULTS);
+    crate::signals::mask(SigmaskHow::SIG_BLOCK, &fault_set);
+    let sfd = crate::signals::signalfd(&fault_set).map_err(|e| Error::os(Step::Signalfd, e))?;
+    let faults = crate::sys::async_fd(sfd.as_fd().try_clone_to_owned()?)?;
+    crate::signals::mask(
+        SigmaskHow::SIG_UNBLOCK,
+        &crate::sys::sigset_of_bits(handled),
+    );
+    Ok((signals, faults))
+}
+
+/// Send `sig` on to the main command. SIGCONT first hands the terminal back to it.
+fn forward(tty: Option<&super::tty::Foreground>, main: Pid, sig: i32) {
+    if sig == libc::SIGCONT
+        && let Some(t) = tty
+    {
+        // Continued (`fg`): the terminal goes back to the command first.
+        t.give_to(main);
+    }
+    let _ = crate::sys::kill(main.as_raw(), sig);
 }
 
 fn reap_ready(pidfd: std::os::fd::BorrowedFd<'_>, main: Pid, status: &mut Option<i32>) {

@@ -5,7 +5,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{Signal, kill};
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::{Pid, setpgid};
 
@@ -24,7 +23,7 @@ struct Inside {
 /// It waits on a signalfd (SIGCHLD and the forwarded signals, all blocked since before the
 /// fork) and on the status pipe. On the pipe, pid 1 reports two things as raw wait statuses:
 /// that its main command stopped (job control: Ctrl-Z), and, last, how the command ended.
-/// On a stop the waiter takes the terminal back and stops itself with SIGTSTP, so the shell
+/// On a stop the waiter takes the terminal back and stops itself by the same signal, so the shell
 /// sees a stopped job; when the shell continues it (`fg` sends SIGCONT), the waiter hands the
 /// terminal back to the inside and forwards SIGCONT, which pid 1's Supervisor passes on.
 pub(super) fn wait_outside(child: Pid, status_r: OwnedFd, ready_w: OwnedFd, sfd: SignalFd) -> ! {
@@ -82,12 +81,13 @@ fn drain(status_r: &OwnedFd, inside: &mut Inside, tty: Option<&Foreground>) {
                     // Not something pid 1 sends: ignore it.
                     continue;
                 }
-                if stopped.is_some() {
+                if let Some(sig) = stopped {
                     if let Some(t) = tty {
                         t.reclaim();
                     }
-                    // Stop like the job inside did; the shell continues us with SIGCONT.
-                    let _ = kill(nix::unistd::getpid(), Signal::SIGTSTP);
+                    // Stop by the signal the job inside stopped by (the shell says "Stopped
+                    // (tty input)" for SIGTTIN); the shell continues us with SIGCONT.
+                    crate::sys::stop_self(sig);
                 } else {
                     inside.reported = Some(raw);
                 }
@@ -119,7 +119,7 @@ fn on_signals(sfd: &SignalFd, child: Pid, tty: Option<&Foreground>) -> Option<i3
             // Continued by the shell (`fg`): the terminal goes back inside first.
             t.give_to(child);
         }
-        let _ = kill(child, Signal::try_from(sig).ok());
+        let _ = crate::sys::kill(child.as_raw(), sig);
     }
     done
 }

@@ -39,6 +39,10 @@ pub(crate) struct Spec {
     pub new_session: bool,
     pub timeout: Option<Duration>,
     pub grace: Duration,
+    /// The signals the command starts ignoring (bit n-1 for signal n); not forwarded to it.
+    pub ignored_signals: u64,
+    /// The command's signal mask at its exec (bit n-1 for signal n).
+    pub blocked_signals: u64,
 }
 
 /// `d` in whole milliseconds, saturating at u64::MAX: the one conversion of the spec's

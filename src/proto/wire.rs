@@ -160,6 +160,8 @@ pub(crate) fn encode(s: &Spec) -> Vec<u8> {
     }
     w.opt_millis(s.timeout);
     w.millis(s.grace);
+    w.u64(s.ignored_signals);
+    w.u64(s.blocked_signals);
     w.0
 }
 
@@ -194,6 +196,8 @@ pub(crate) fn decode(buf: &[u8]) -> Option<Spec> {
         new_session: r.bool()?,
         timeout: r.opt_millis()?,
         grace: r.millis()?,
+        ignored_signals: r.u64()?,
+        blocked_signals: r.u64()?,
     };
     r.0.is_empty().then_some(spec)
 }
@@ -263,6 +267,8 @@ mod tests {
             new_session: true,
             timeout: Some(Duration::from_millis(1500)),
             grace: Duration::from_secs(5),
+            ignored_signals: 1 << (libc::SIGHUP - 1),
+            blocked_signals: 1 << 39,
         }
     }
 

@@ -13,6 +13,7 @@ use super::hook::SetupHook;
 use super::stdio::Stdio;
 use crate::error::Error;
 use crate::ns::Namespaces;
+use crate::signals::SignalSet;
 use crate::steps::{Step, StepError};
 
 #[derive(Clone)]
@@ -36,6 +37,8 @@ pub(crate) struct Config {
     pub new_session: bool,
     pub hook: Option<Arc<dyn SetupHook>>,
     pub use_launcher: bool,
+    pub ignored_signals: SignalSet,
+    pub blocked_signals: SignalSet,
 }
 
 impl Config {
@@ -60,6 +63,8 @@ impl Config {
             new_session: true,
             hook: None,
             use_launcher: true,
+            ignored_signals: SignalSet::empty(),
+            blocked_signals: SignalSet::empty(),
         }
     }
 

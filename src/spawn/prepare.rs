@@ -253,6 +253,8 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
         new_session: sb.new_session,
         timeout: sb.timeout,
         grace: sb.kill_after,
+        ignored_signals: sb.ignored_signals.check("ignored_signals")?,
+        blocked_signals: sb.blocked_signals.check("blocked_signals")?,
     };
     Ok(Prepared {
         spec,

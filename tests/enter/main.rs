@@ -11,6 +11,7 @@
 mod support;
 
 mod exit_status;
+mod inherited_signals;
 mod isolation;
 mod job_control;
 mod pid1_access;

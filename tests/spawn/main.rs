@@ -23,6 +23,7 @@ mod leaks;
 mod leftovers;
 mod orchestrator_example;
 mod output_facts;
+mod signal_state;
 mod signals;
 mod smoke;
 mod status;
