@@ -29,6 +29,9 @@ pub(crate) const FAULTS: u64 = bit(libc::SIGSEGV)
     | bit(libc::SIGTRAP)
     | bit(libc::SIGSYS);
 
+/// The stop signals a job can be stopped by from a terminal or with kill(2).
+pub(crate) const JOB_STOPS: u64 = bit(libc::SIGTSTP) | bit(libc::SIGTTIN) | bit(libc::SIGTTOU);
+
 /// The signals nsbox forwards to the main command, as tini does: every signal but SIGCHLD,
 /// SIGKILL and SIGSTOP (which cannot be caught) and glibc's two reserved numbers (32 and 33);
 /// realtime signals included. The synchronous faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE,

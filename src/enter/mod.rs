@@ -107,8 +107,9 @@ impl Entered {
 /// exists whichever runs first), hands it the terminal's foreground if the waiter's group
 /// holds it, and only then lets the child go on (a byte on a pipe), so the inside never
 /// touches the terminal before it is its own. It forwards the [`FORWARDED`](crate::FORWARDED)
-/// signals (but those the caller left ignored, which stay ignored) to pid 1, gives the
-/// terminal back when the child ends, and exits exactly as the
+/// signals (but those the caller left ignored, which stay ignored) to pid 1, hands the
+/// terminal inside again when the shell continues it in the foreground (`fg`, not `bg`),
+/// gives the terminal back when the child ends, and exits exactly as the
 /// inside did: the child writes its main command's raw wait status on a pipe before it exits
 /// ([`exit_as_status`](crate::exit_as_status) does that), since pid 1 cannot die by its own
 /// signal.

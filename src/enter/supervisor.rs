@@ -14,7 +14,7 @@ use std::os::fd::OwnedFd;
 use tokio::io::unix::AsyncFd;
 
 use crate::error::Error;
-use crate::signals::{FAULTS, FORWARDED, SignalSet};
+use crate::signals::{FAULTS, FORWARDED, JOB_STOPS, SignalSet};
 use crate::steps::Step;
 
 /// Supervises the main command of an entered process: spawns it, reaps every orphan,
@@ -45,7 +45,8 @@ use crate::steps::Step;
 /// SIGCHLD was merged with another.
 ///
 /// [`FORWARDED`] signals received by this process are sent on to the main
-/// command, but those the command starts ignoring. [`enter`](crate::enter())
+/// command (SIGTSTP, SIGTTIN, SIGTTOU and SIGCONT to its process group: the command's job
+/// stops and continues as one), but those the command starts ignoring. [`enter`](crate::enter())
 /// leaves them blocked so none is lost before the supervisor
 /// starts; `run` installs its handlers first and unblocks them after, on the thread that first
 /// polls it: poll `run` from the thread that called `enter` (with `block_on`), so that thread
@@ -103,6 +104,10 @@ impl Supervisor {
     /// group holds it), supervise it and the namespace until it ends, and resolve with its
     /// exact status.
     ///
+    /// The foreground is handed to the command again whenever this process is continued while
+    /// its group holds the terminal (the shell's `fg`), never on a SIGCONT alone (`bg`), and
+    /// taken back when the command stops or ends.
+    ///
     /// # Errors
     ///
     /// `exec PROGRAM: ...` when the program cannot be run (ErrorKind NotFound for a missing
@@ -140,8 +145,10 @@ async fn run(sv: Supervisor, mut cmd: Command) -> io::Result<ExitStatus> {
 
     let program = cmd.get_program().to_owned();
     cmd.process_group(0);
-    let tty = super::tty::Foreground::claim();
-    if let Some(t) = &tty {
+    let tty = super::tty::Foreground::find();
+    // Decided once, before the child takes the foreground itself.
+    let handing = tty.as_ref().is_some_and(|t| t.ours());
+    if let Some(t) = tty.as_ref().filter(|_| handing) {
         crate::child::foreground::take_foreground_before_exec(&mut cmd, t.raw_fd());
     }
     crate::child::foreground::signal_state_before_exec(&mut cmd, ignored, blocked);
@@ -160,8 +167,8 @@ async fn run(sv: Supervisor, mut cmd: Command) -> io::Result<ExitStatus> {
         })
         .map_err(|e| Error::from_std(Step::Wait, &e).with_context("(pidfd_open)"))?;
     let pidfd = crate::sys::async_fd(pidfd)?;
-    if let Some(t) = &tty {
-        t.give_to(main);
+    if let Some(t) = tty.as_ref().filter(|_| handing) {
+        t.hand(main);
     }
 
     let mut status = None;
@@ -176,6 +183,13 @@ async fn run(sv: Supervisor, mut cmd: Command) -> io::Result<ExitStatus> {
                     // Job control: the command stopped (Ctrl-Z). Take the terminal back
                     // and pass the stop outward, so the shell sees a stopped job.
                     if let Ok(Some(stop)) = crate::sys::waitid_pidfd_stopped(pidfd.get_ref().as_fd()) {
+                        if let Some(t) = tty.as_ref().filter(|t| t.wanted_by(stop)) {
+                            // In the foreground already (`fg` of a running job): the command
+                            // gets the terminal and goes on.
+                            t.hand(main);
+                            forward(None, main, libc::SIGCONT);
+                            continue;
+                        }
                         if let Some(t) = &tty {
                             t.reclaim();
                         }
@@ -245,13 +259,19 @@ fn watch_signals(bits: u64) -> io::Result<(signal_hook_tokio::Signals, AsyncFd<O
     Ok((signals, faults))
 }
 
-/// Send `sig` on to the main command. SIGCONT first hands the terminal back to it.
+/// Send `sig` on to the main command: the job-control signals to its process group (Ctrl-Z
+/// stops a whole job; what stopped together continues together), the others to the command.
+/// SIGCONT first hands the terminal back inside if the shell gave our group the foreground
+/// (`fg`), not otherwise (`bg`).
 fn forward(tty: Option<&super::tty::Foreground>, main: Pid, sig: i32) {
     if sig == libc::SIGCONT
         && let Some(t) = tty
     {
-        // Continued (`fg`): the terminal goes back to the command first.
-        t.give_to(main);
+        t.hand_if_ours(main);
+    }
+    let job = JOB_STOPS | (1 << (libc::SIGCONT - 1));
+    if job & (1 << (sig - 1)) != 0 && crate::sys::kill(-main.as_raw(), sig).is_ok() {
+        return;
     }
     let _ = crate::sys::kill(main.as_raw(), sig);
 }
