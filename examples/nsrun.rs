@@ -15,6 +15,7 @@ use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use clap::Parser;
 use nsbox::{Namespace, Namespaces, Supervisor, enter, exit_as_status};
@@ -65,6 +66,9 @@ struct Args {
     /// When PROGRAM ends, wait for every process left instead of killing them
     #[arg(long)]
     wait_all: bool,
+    /// When PROGRAM ends, send SIGTERM to every process left and SIGKILL SECS later [default: SIGKILL at once]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    exit_grace: Option<Duration>,
     /// Join the namespace KIND (user, mnt, uts, ipc, net, pid, cgroup) at PATH first; repeatable
     #[arg(long, value_name = "KIND:PATH", value_parser = parse_join)]
     join: Vec<(Namespace, PathBuf)>,
@@ -74,6 +78,13 @@ struct Args {
     /// Its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<OsString>,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("expected a number of seconds (0 or more), got {s:?}"))
 }
 
 fn parse_join(s: &str) -> Result<(Namespace, PathBuf), String> {
@@ -144,7 +155,12 @@ fn main() {
     };
     let mut cmd = Command::new(&args.program);
     cmd.args(&args.args);
-    let result = rt.block_on(Supervisor::new().wait_all(args.wait_all).run(cmd));
+    let mut supervisor = Supervisor::new();
+    supervisor.wait_all(args.wait_all);
+    if let Some(grace) = args.exit_grace {
+        supervisor.exit_grace(grace);
+    }
+    let result = rt.block_on(supervisor.run(cmd));
     match result {
         Ok(status) => exit_as_status(status),
         Err(e) => {

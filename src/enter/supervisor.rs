@@ -9,6 +9,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, getpid};
 use std::os::unix::process::CommandExt;
 
+use std::time::Duration;
+
 use nix::sys::signal::SigmaskHow;
 use std::os::fd::OwnedFd;
 use tokio::io::unix::AsyncFd;
@@ -70,6 +72,8 @@ pub struct Supervisor {
     /// What the command starts ignoring and blocking; `None`: what the caller gave us.
     ignored: Option<SignalSet>,
     blocked: Option<SignalSet>,
+    /// SIGTERM to what is left when the command ends, SIGKILL this much later (zero: at once).
+    exit_grace: Duration,
 }
 
 impl Supervisor {
@@ -97,6 +101,15 @@ impl Supervisor {
     /// [`SignalSet::inherited_blocked`]).
     pub fn blocked_signals(&mut self, set: SignalSet) -> &mut Self {
         self.blocked = Some(set);
+        self
+    }
+
+    /// When the main command has ended, give what is left `grace` to end: SIGTERM to every
+    /// process left, then SIGKILL to whatever still runs `grace` later (default zero: SIGKILL
+    /// at once). `run` resolves once everything is gone. Ignored with
+    /// [`wait_all`](Self::wait_all).
+    pub fn exit_grace(&mut self, grace: Duration) -> &mut Self {
+        self.exit_grace = grace;
         self
     }
 
@@ -232,6 +245,9 @@ async fn run(sv: Supervisor, mut cmd: Command) -> io::Result<ExitStatus> {
             }
         }
     } else {
+        if !sv.exit_grace.is_zero() {
+            end_in_grace(pid1, sv.exit_grace, &mut signals).await;
+        }
         tokio::task::spawn_blocking(move || kill_rest(pid1))
             .await
             .map_err(io::Error::other)?;
@@ -274,6 +290,38 @@ fn forward(tty: Option<&super::tty::Foreground>, main: Pid, sig: i32) {
         return;
     }
     let _ = crate::sys::kill(main.as_raw(), sig);
+}
+
+/// The main command has ended: SIGTERM to everything left, reaping as it ends, until nothing
+/// is left or `grace` is over (the caller then kills what is left). As pid 1, kill(-1)
+/// reaches the whole namespace; as a subreaper, each child (orphans come to us) gets it once.
+async fn end_in_grace(pid1: bool, grace: Duration, signals: &mut signal_hook_tokio::Signals) {
+    let until = tokio::time::Instant::now() + grace;
+    let mut termed: Vec<Pid> = Vec::new();
+    if pid1 {
+        let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
+    }
+    loop {
+        if !pid1 {
+            for c in list_children() {
+                if !termed.contains(&c) {
+                    let _ = kill(c, Signal::SIGTERM);
+                    termed.push(c);
+                }
+            }
+        }
+        loop {
+            match crate::sys::waitpid_any(true) {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(_) => return, // no child left
+            }
+        }
+        tokio::select! {
+            _ = signals.next() => {}
+            _ = tokio::time::sleep_until(until) => return,
+        }
+    }
 }
 
 fn reap_ready(pidfd: std::os::fd::BorrowedFd<'_>, main: Pid, status: &mut Option<i32>) {

@@ -43,6 +43,9 @@ pub(crate) struct Spec {
     pub ignored_signals: u64,
     /// The command's signal mask at its exec (bit n-1 for signal n).
     pub blocked_signals: u64,
+    /// When the command has ended: what is left gets SIGTERM, then SIGKILL this much later
+    /// (zero: SIGKILL at once).
+    pub exit_grace: Duration,
 }
 
 /// `d` in whole milliseconds, saturating at u64::MAX: the one conversion of the spec's

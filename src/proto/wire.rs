@@ -162,6 +162,7 @@ pub(crate) fn encode(s: &Spec) -> Vec<u8> {
     w.millis(s.grace);
     w.u64(s.ignored_signals);
     w.u64(s.blocked_signals);
+    w.millis(s.exit_grace);
     w.0
 }
 
@@ -198,6 +199,7 @@ pub(crate) fn decode(buf: &[u8]) -> Option<Spec> {
         grace: r.millis()?,
         ignored_signals: r.u64()?,
         blocked_signals: r.u64()?,
+        exit_grace: r.millis()?,
     };
     r.0.is_empty().then_some(spec)
 }
@@ -269,6 +271,7 @@ mod tests {
             grace: Duration::from_secs(5),
             ignored_signals: 1 << (libc::SIGHUP - 1),
             blocked_signals: 1 << 39,
+            exit_grace: Duration::from_millis(250),
         }
     }
 

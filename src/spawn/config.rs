@@ -39,6 +39,7 @@ pub(crate) struct Config {
     pub use_launcher: bool,
     pub ignored_signals: SignalSet,
     pub blocked_signals: SignalSet,
+    pub exit_grace: Duration,
 }
 
 impl Config {
@@ -65,6 +66,7 @@ impl Config {
             use_launcher: true,
             ignored_signals: SignalSet::empty(),
             blocked_signals: SignalSet::empty(),
+            exit_grace: Duration::ZERO,
         }
     }
 

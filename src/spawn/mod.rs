@@ -273,6 +273,14 @@ impl Sandbox {
         self.cfg.blocked_signals = set;
         self
     }
+    /// When the command has ended, give what is left of the sandbox `grace` to end: SIGTERM to
+    /// every process left, then SIGKILL to whatever still runs `grace` later (default zero:
+    /// SIGKILL at once). The status is the command's either way, available when the sandbox
+    /// is gone. Ignored with [`wait_all`](Self::wait_all).
+    pub fn exit_grace(&mut self, grace: Duration) -> &mut Self {
+        self.cfg.exit_grace = grace;
+        self
+    }
 
     /// Create the sandbox and execute the command. Resolves once the command has been
     /// executed.

@@ -255,6 +255,7 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
         grace: sb.kill_after,
         ignored_signals: sb.ignored_signals.check("ignored_signals")?,
         blocked_signals: sb.blocked_signals.check("blocked_signals")?,
+        exit_grace: sb.exit_grace,
     };
     Ok(Prepared {
         spec,

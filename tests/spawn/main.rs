@@ -15,6 +15,7 @@ mod clone_fallback;
 mod concurrency;
 mod die_with_parent;
 mod drop;
+mod exit_grace;
 mod fds;
 mod hook;
 mod join;
