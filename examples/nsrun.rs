@@ -5,7 +5,8 @@
 //! ```
 //!
 //! Exit status: PROGRAM's own (the same code, or death by the same signal); 125 when nsrun
-//! itself fails; 126 when PROGRAM cannot be executed; 127 when it is not found.
+//! itself fails; 126 when PROGRAM cannot be executed; 127 when it is not found. `--help` and
+//! `--version` print and exit 0.
 //!
 //! PROGRAM starts with the signals nsrun was started ignoring still ignored, and with the
 //! signal mask nsrun was given (as under tini, bwrap or unshare(1)); every signal nsrun gets
@@ -23,6 +24,7 @@ use nsbox::{Namespace, Namespaces, Supervisor, enter, exit_as_status};
 #[derive(Parser, Debug)]
 #[command(
     name = "nsrun",
+    version,
     about = "Run PROGRAM in new Linux namespaces under a pid-1 reaper; exit as PROGRAM did",
     after_help = "Exit status: PROGRAM's (same code, or death by the same signal); 125 if nsrun fails; 126 if PROGRAM cannot be executed; 127 if it is not found."
 )]

@@ -90,6 +90,8 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         sys::exit_immediately(126);
     }
     drop(exec_r);
+    // PROGRAM has its working directory; the init must not keep the caller's busy.
+    let _ = rustix::process::chdir(c"/");
     report.send(Report::Execed);
     super::supervise::supervise(plan, report, control, sfd, cmd, start, children)
 }

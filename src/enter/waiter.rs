@@ -35,6 +35,8 @@ pub(super) fn wait_outside(child: Pid, status_r: OwnedFd, ready_w: OwnedFd, sfd:
     }
     let _ = rustix::io::write(&ready_w, b"g");
     drop(ready_w);
+    // Nothing here needs the caller's working directory: do not keep it busy.
+    let _ = rustix::process::chdir(c"/");
     let _ = rustix::fs::fcntl_setfl(&status_r, rustix::fs::OFlags::NONBLOCK);
     let mut inside = Inside {
         reported: None,

@@ -10,6 +10,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cwd;
 mod exit_grace;
 mod exit_status;
 mod inherited_signals;

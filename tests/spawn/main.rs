@@ -18,6 +18,7 @@ mod drop;
 mod exit_grace;
 mod fds;
 mod hook;
+mod init_cwd;
 mod join;
 mod launcher_hint;
 mod leaks;
