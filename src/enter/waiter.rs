@@ -95,8 +95,8 @@ fn drain(status_r: &OwnedFd, inside: &mut Inside, tty: Option<&Foreground>, chil
                     if let Some(t) = tty {
                         t.reclaim();
                     }
-                    // Stop by the signal the job inside stopped by (the shell says "Stopped
-                    // (tty input)" for SIGTTIN); the shell continues us with SIGCONT.
+                    // Stop by the signal the job inside stopped by (the shell sees the same
+                    // WSTOPSIG); the shell continues us with SIGCONT.
                     crate::sys::stop_self(sig);
                 } else {
                     inside.reported = Some(raw);
