@@ -55,7 +55,10 @@ use crate::steps::Step;
 /// takes them (threads started after `enter` inherit the blocked mask). The synchronous faults
 /// (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) stay blocked and are read from a
 /// signalfd, so that only the ones sent with kill(2) are forwarded: raised by the kernel in
-/// this process they kill it.
+/// this process they kill it. They are blocked in the thread that runs `run` and in every
+/// thread started after `enter()` (pid 1); a thread of a process that did not enter a pid
+/// namespace and started before `run` does not block them, and a fault sent to the process
+/// with kill(2) may land there and kill the process.
 ///
 /// # The command's signal state
 ///
@@ -185,7 +188,14 @@ async fn run(sv: Supervisor, mut cmd: Command) -> io::Result<ExitStatus> {
     if moved {
         let _ = std::env::set_current_dir("/");
     }
-    let child = cmd.spawn().map_err(|e| match e.raw_os_error() {
+    let spawned = cmd.spawn();
+    if spawned.is_err()
+        && let Some(fd) = &here
+    {
+        // Nothing runs: the caller keeps its working directory.
+        let _ = rustix::process::fchdir(fd);
+    }
+    let child = spawned.map_err(|e| match e.raw_os_error() {
         Some(_) => Error::from_std(Step::Exec, &e).with_path(&program),
         // std's own refusals (a NUL in the program or an argument) are bad input.
         None => Error::invalid(Step::Exec, e.to_string()).with_path(&program),
