@@ -107,6 +107,24 @@ fn one_named(m: &str, comm: &str, ppid: Option<i32>) -> Stat {
     })
 }
 
+/// PROGRAM, named `comm`: the process of this test whose parent is nsrun (pid 1, or nsrun
+/// itself without a pid namespace); not a child PROGRAM forks, which bears its name until it
+/// execs.
+fn program_named(m: &str, comm: &str) -> Stat {
+    wait_for(&format!("PROGRAM ({comm})"), || {
+        // By its parent's name: pid 1 is not dumpable, so its environment (and the marker
+        // in it) cannot be read unprivileged, but its stat can.
+        let found: Vec<Stat> = named(m, comm)
+            .into_iter()
+            .filter(|s| stat(s.ppid).is_some_and(|p| p.comm == "nsrun"))
+            .collect();
+        match &found[..] {
+            [one] => Ok(one.clone()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+}
+
 fn state_is(pid: i32, want: char) -> Result<(), String> {
     match state(pid) {
         Some(s) if s == want => Ok(()),
@@ -158,7 +176,7 @@ fn ctrl_z_bg_fg(pid_namespace: bool) {
     sh.type_text(&format!("{}\n", nsrun_line(pid_namespace, &program)));
     sh.screen.expect("start-ok");
     let job = one_named(&m, "nsrun", Some(sh.pid));
-    let prog = one_named(&m, "sh", None);
+    let prog = program_named(&m, "sh");
     until_foreground(&mut sh, prog.pgrp, 0, "PROGRAM holds the terminal");
 
     let at = sh.mark();
@@ -272,7 +290,7 @@ fn sigtstp_to_nsrun(pid_namespace: bool) {
     sh.type_text(&format!("{}\n", nsrun_line(pid_namespace, program)));
     sh.screen.expect("start-ok");
     let job = one_named(&m, "nsrun", Some(sh.pid));
-    let prog = one_named(&m, "sh", None);
+    let prog = program_named(&m, "sh");
     until_foreground(&mut sh, prog.pgrp, 0, "PROGRAM holds the terminal");
 
     let at = sh.mark();
