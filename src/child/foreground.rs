@@ -38,19 +38,3 @@ pub(crate) fn signal_state_before_exec(cmd: &mut Command, ignored: u64, blocked:
         });
     }
 }
-
-/// Make `cmd` start in the directory open at `dir` (fchdir), for a parent that leaves that
-/// directory before the spawn. Not with `Command::current_dir`, which std applies before this.
-pub(crate) fn start_in_before_exec(cmd: &mut Command, dir: RawFd) {
-    // SAFETY: the closure runs in the forked child before exec and makes one async-signal-safe
-    // call (fchdir) on an fd the parent keeps open until the spawn returns; it allocates
-    // nothing (an OS error is a plain errno).
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::fchdir(dir) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}

@@ -12,7 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use nix::sys::signal::SigmaskHow;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use tokio::io::unix::AsyncFd;
 
 use crate::error::Error;
@@ -118,8 +118,8 @@ impl Supervisor {
 
     /// Spawn `cmd` in its own process group (with the terminal's foreground if this process's
     /// group holds it), supervise it and the namespace until it ends, and resolve with its
-    /// exact status. Once the command runs, this process moves to `/`, so that it does not keep
-    /// the caller's working directory busy (the command keeps its own).
+    /// exact status. As soon as the command runs, this process moves to `/`, so that it does not
+    /// keep the caller's working directory busy (the command keeps its own).
     ///
     /// The foreground is handed to the command again whenever this process is continued while
     /// its group holds the terminal (the shell's `fg`), never on a SIGCONT alone (`bg`), and
@@ -169,37 +169,13 @@ async fn run(sv: Supervisor, mut cmd: Command) -> io::Result<ExitStatus> {
         crate::child::foreground::take_foreground_before_exec(&mut cmd, t.raw_fd());
     }
     crate::child::foreground::signal_state_before_exec(&mut cmd, ignored, blocked);
-    // We move to / before the command starts, so that we never keep the caller's working
-    // directory busy; the command starts where we were (by fd: the path may have moved).
-    let here = match cmd.get_current_dir() {
-        Some(_) => None,
-        None => rustix::fs::open(
-            c".",
-            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .ok(),
-    };
-    if let Some(fd) = &here {
-        crate::child::foreground::start_in_before_exec(&mut cmd, fd.as_raw_fd());
-    }
-    // (A relative current_dir is taken from where we are at the fork: move after the spawn.)
-    let moved = here.is_some() || cmd.get_current_dir().is_some_and(|d| d.is_absolute());
-    if moved {
-        let _ = std::env::set_current_dir("/");
-    }
-    let spawned = cmd.spawn();
-    if spawned.is_err()
-        && let Some(fd) = &here
-    {
-        // Nothing runs: the caller keeps its working directory.
-        let _ = rustix::process::fchdir(fd);
-    }
-    let child = spawned.map_err(|e| match e.raw_os_error() {
+    let child = cmd.spawn().map_err(|e| match e.raw_os_error() {
         Some(_) => Error::from_std(Step::Exec, &e).with_path(&program),
         // std's own refusals (a NUL in the program or an argument) are bad input.
         None => Error::invalid(Step::Exec, e.to_string()).with_path(&program),
     })?;
+    // The command runs in its working directory: we must not keep the caller's busy.
+    let _ = std::env::set_current_dir("/");
     let main = Pid::from_raw(child.id() as i32);
     drop(child); // never waited through std: the reaper below owns every status
     let pidfd = rustix::process::Pid::from_raw(main.as_raw())
@@ -212,12 +188,6 @@ async fn run(sv: Supervisor, mut cmd: Command) -> io::Result<ExitStatus> {
     let pidfd = crate::sys::async_fd(pidfd)?;
     if let Some(t) = tty.as_ref().filter(|_| handing) {
         t.hand(main);
-    }
-    drop(here);
-    if !moved {
-        // The working directory could not be opened, or the command's is relative to it:
-        // leave it only now.
-        let _ = std::env::set_current_dir("/");
     }
 
     let mut status = None;

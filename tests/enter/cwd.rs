@@ -1,5 +1,5 @@
 //! nsrun does not keep the caller's working directory busy: once PROGRAM runs, the processes
-//! of nsrun (the waiter outside, pid 1 or the subreaper) have moved to `/`, so the file system
+//! of nsrun (the waiter outside, pid 1 or the subreaper) move to `/`, so the file system
 //! PROGRAM was started in can be unmounted while it runs (PROGRAM itself has left it). The
 //! test runs in a mount namespace of its own (unshare(1), with a user namespace when
 //! unprivileged), where it mounts a tmpfs to start nsrun in.
@@ -26,8 +26,14 @@ mkfifo '{fifo}'
 '{nsrun}' {flags} -- sh -c 'cd /; echo ready; exec sleep 1000 {m}' > '{fifo}' &
 read line < '{fifo}'
 cd /
+# nsrun leaves the directory right after PROGRAM has started: wait for that (for a minute
+# at most, as every wait of the tests), not for time.
+n=0
+until [ "$(readlink /proc/$!/cwd)" = / ] || [ $n -ge 6000 ]; do n=$((n + 1)); sleep 0.01; done
 if {check_pid1}; then
     read pid1 rest < /proc/$!/task/$!/children || true
+    n=0
+    until [ "$(readlink /proc/$pid1/cwd)" = / ] || [ $n -ge 6000 ]; do n=$((n + 1)); sleep 0.01; done
     echo "pid1-cwd=$(readlink /proc/$pid1/cwd)"
 fi
 if umount '{dir}'; then echo umounted; else echo busy; fi
