@@ -6,8 +6,18 @@
 
 use crate::support::*;
 
+/// Kills (by pid) whatever carries the marker when dropped: a failed run leaves nothing.
+struct KillMarked(String);
+
+impl Drop for KillMarked {
+    fn drop(&mut self) {
+        kill_all(&leftovers(&self.0));
+    }
+}
+
 fn unmountable(pid_namespace: bool) {
     let m = marker();
+    let _guard = KillMarked(m.clone());
     let scratch = Scratch::new("cwd");
     let dir = scratch.path().join("mnt");
     let fifo = scratch.path().join("fifo");
@@ -26,14 +36,15 @@ mkfifo '{fifo}'
 '{nsrun}' {flags} -- sh -c 'cd /; echo ready; exec sleep 1000 {m}' > '{fifo}' &
 read line < '{fifo}'
 cd /
-# nsrun leaves the directory right after PROGRAM has started: wait for that (for a minute
-# at most, as every wait of the tests), not for time.
+# nsrun leaves the directory right after PROGRAM has started: wait for that (20 s at most,
+# well within the test's deadline, so that the script always gets to kill nsrun), not for
+# time.
 n=0
-until [ "$(readlink /proc/$!/cwd)" = / ] || [ $n -ge 6000 ]; do n=$((n + 1)); sleep 0.01; done
+until [ "$(readlink /proc/$!/cwd)" = / ] || [ $n -ge 2000 ]; do n=$((n + 1)); sleep 0.01; done
 if {check_pid1}; then
     read pid1 rest < /proc/$!/task/$!/children || true
     n=0
-    until [ "$(readlink /proc/$pid1/cwd)" = / ] || [ $n -ge 6000 ]; do n=$((n + 1)); sleep 0.01; done
+    until [ "$(readlink /proc/$pid1/cwd)" = / ] || [ $n -ge 2000 ]; do n=$((n + 1)); sleep 0.01; done
     echo "pid1-cwd=$(readlink /proc/$pid1/cwd)"
 fi
 if umount '{dir}'; then echo umounted; else echo busy; fi
