@@ -84,7 +84,7 @@ pub use ns::{
     setns_pidfd, thread_count, unshare,
 };
 pub use seccomp::SeccompProgram;
-pub use signals::{FORWARDED, is_forwarded};
+pub use signals::{FORWARDED, SignalSet, is_forwarded};
 pub use spawn::launcher;
 pub use spawn::{
     Child, ChildStderr, ChildStdin, ChildStdout, IdMap, NewIdMaps, Output, Rusage, Sandbox,

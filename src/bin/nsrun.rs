@@ -5,12 +5,18 @@
 //! ```
 //!
 //! Exit status: PROGRAM's own (the same code, or death by the same signal); 125 when nsrun
-//! itself fails; 126 when PROGRAM cannot be executed; 127 when it is not found.
+//! itself fails; 126 when PROGRAM cannot be executed; 127 when it is not found. `--help` and
+//! `--version` print and exit 0.
+//!
+//! PROGRAM starts with the signals nsrun was started ignoring still ignored, and with the
+//! signal mask nsrun was given (as under tini, bwrap or unshare(1)); every signal nsrun gets
+//! but SIGCHLD (and those ignored) is forwarded to it.
 
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use clap::Parser;
 use nsbox::{
@@ -21,6 +27,7 @@ use nsbox::{
 #[derive(Parser, Debug)]
 #[command(
     name = "nsrun",
+    version,
     about = "Run PROGRAM in new Linux namespaces under a pid-1 reaper; exit as PROGRAM did",
     after_help = "Exit status: PROGRAM's (same code, or death by the same signal); 125 if nsrun fails; 126 if PROGRAM cannot be executed; 127 if it is not found."
 )]
@@ -64,6 +71,9 @@ struct Args {
     /// When PROGRAM ends, wait for every process left instead of killing them
     #[arg(long)]
     wait_all: bool,
+    /// When PROGRAM ends, send SIGTERM to every process left and SIGKILL SECS later [default: SIGKILL at once]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    exit_grace: Option<Duration>,
     /// Start PROGRAM in a new session, without the terminal (it cannot inject keystrokes with TIOCSTI or signal your shell)
     #[arg(long)]
     new_session: bool,
@@ -91,6 +101,13 @@ struct Args {
     /// Its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<OsString>,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("expected a number of seconds (0 or more), got {s:?}"))
 }
 
 fn parse_join(s: &str) -> Result<(Namespace, PathBuf), String> {
@@ -160,6 +177,9 @@ fn supervisor(a: &Args, cap_drop: &[String]) -> Result<Supervisor, String> {
         }
     }
     sup.capabilities(caps);
+    if let Some(grace) = a.exit_grace {
+        sup.exit_grace(grace);
+    }
     for &fd in &a.seccomp {
         let bytes = read_fd(fd).map_err(|e| format!("--seccomp {fd}: {e}"))?;
         sup.seccomp(SeccompProgram::from_bytes(bytes).map_err(|e| format!("--seccomp {fd}: {e}"))?);

@@ -5,7 +5,6 @@ use std::os::fd::{BorrowedFd, RawFd};
 use crate::proto::Plan;
 use crate::proto::report::{Report, ReportSender};
 use crate::steps::{Step, StepError};
-use nix::sys::signal::{SigSet, SigmaskHow};
 
 use crate::sys;
 
@@ -60,7 +59,8 @@ pub(crate) fn exec_command(plan: &Plan, err_fd: BorrowedFd<'_>, init_pid: i32) -
     if ppid != init_pid && ppid != 0 {
         sys::exit_immediately(127);
     }
-    crate::signals::mask(SigmaskHow::SIG_SETMASK, &SigSet::empty());
+    // What the orchestrator asked for: ignored signals and a mask (by default none).
+    crate::signals::start_state(plan.spec.ignored_signals, plan.spec.blocked_signals);
     let report = |e: StepError| -> ! {
         ReportSender(err_fd).send(Report::Failed(e));
         sys::exit_immediately(127)

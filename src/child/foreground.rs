@@ -1,4 +1,5 @@
-//! Taking the terminal's foreground in a forked child before it execs.
+//! The Supervisor's pre-exec hooks: taking the terminal's foreground in a forked child before
+//! it execs, and giving it the signal state it starts with.
 
 use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
@@ -18,6 +19,21 @@ pub(crate) fn take_foreground_before_exec(cmd: &mut Command, tty: RawFd) {
             let old = crate::signals::mask(SigmaskHow::SIG_BLOCK, &ttou);
             libc::tcsetpgrp(tty, libc::getpid());
             crate::signals::mask(SigmaskHow::SIG_SETMASK, &old);
+            Ok(())
+        });
+    }
+}
+
+/// Make `cmd` start with exactly this signal state: SIG_IGN for the signals of `ignored`
+/// (bits, signal n at bit n-1), the default action for every other one, and `blocked` as its
+/// mask. Runs after std's own reset (SIGPIPE to its default) and after any hook added before.
+pub(crate) fn signal_state_before_exec(cmd: &mut Command, ignored: u64, blocked: u64) {
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe calls (sigaction, sigprocmask) on values captured before the fork; it
+    // allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            crate::signals::start_state_all(ignored, blocked);
             Ok(())
         });
     }

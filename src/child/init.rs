@@ -9,7 +9,6 @@ use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use crate::proto::Plan;
 use crate::proto::control::{Control, ControlReceiver, Received};
 use crate::proto::report::{self, Report, ReportSender};
-use crate::signals::FORWARDED;
 use crate::steps::{self, Step, StepError};
 use crate::sys;
 
@@ -54,9 +53,8 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
     }
     // Every signal stays blocked in the init; the ones it acts on come through a signalfd.
     crate::signals::mask(SigmaskHow::SIG_SETMASK, &SigSet::all());
-    let mut watched = [libc::SIGCHLD; FORWARDED.len() + 1];
-    watched[1..].copy_from_slice(&FORWARDED);
-    let sfd = match crate::signals::signalfd(&crate::signals::set_of(&watched)) {
+    let watched = crate::signals::forwarded_and_sigchld(plan.spec.ignored_signals);
+    let sfd = match crate::signals::signalfd(&watched) {
         Ok(fd) => fd,
         Err(e) => fail(report, StepError::new(Step::Signalfd, e)),
     };
@@ -102,6 +100,8 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         sys::exit_immediately(126);
     }
     drop(exec_r);
+    // PROGRAM has its working directory; the init must not keep the caller's busy.
+    let _ = rustix::process::chdir(c"/");
     report.send(Report::Execed);
     super::supervise::supervise(plan, report, control, sfd, cmd, start, children)
 }

@@ -62,8 +62,12 @@ pub(super) fn supervise(
             });
             st.reported = true;
             if !plan.spec.wait_all || st.killing {
-                kill_all(plan, children, cmd, false);
-                finish_killing(plan, children);
+                let exit_grace = crate::proto::spec::millis(plan.spec.exit_grace);
+                if exit_grace == 0 || st.killing {
+                    kill_all(plan, children, cmd, false);
+                    finish_killing(plan, children);
+                }
+                start_exit_grace(plan, children, &mut st, exit_grace);
             }
         }
         if st.reported && st.killing {
@@ -101,6 +105,20 @@ pub(super) fn supervise(
             on_control(plan, children, control, cmd, &mut st);
         }
     }
+}
+
+/// The command has ended and what is left gets a grace: SIGTERM to all of it now, SIGKILL
+/// when the grace is over (or sooner, if a timeout's SIGKILL is due first). The loop exits
+/// as soon as no child is left.
+fn start_exit_grace(plan: &Plan, children: Option<BorrowedFd<'_>>, st: &mut State, ms: u64) {
+    if plan.spec.pidns() {
+        kill(-1, libc::SIGTERM);
+    } else {
+        signal_children(children, libc::SIGTERM);
+    }
+    st.term_at = None;
+    let end = sys::monotonic_ms().saturating_add(ms);
+    st.kill_at = Some(st.kill_at.map_or(end, |k| k.min(end)));
 }
 
 /// poll(2) on the signalfd and (when watched) the control pipe: which are ready.
@@ -149,10 +167,8 @@ fn wait_without_poll(
             libc::fcntl(fd, libc::F_SETFL, flags | libc::O_ASYNC | libc::O_NONBLOCK);
         }
     }
-    let mut watched = [libc::SIGCHLD; crate::signals::FORWARDED.len() + 2];
-    watched[1] = libc::SIGIO;
-    watched[2..].copy_from_slice(&crate::signals::FORWARDED);
-    let set = crate::signals::set_of(&watched);
+    let mut set = crate::signals::forwarded_and_sigchld(0);
+    set.add(nix::sys::signal::Signal::SIGIO);
     let ts = libc::timespec {
         tv_sec: (timeout.max(0) / 1000) as libc::time_t,
         tv_nsec: ((timeout.max(0) % 1000) as libc::c_long) * 1_000_000,
@@ -245,6 +261,11 @@ fn kill_all(plan: &Plan, children: Option<BorrowedFd<'_>>, cmd: i32, cmd_alive: 
 /// SIGKILL every child listed in the init's /proc/thread-self/children, opened before the
 /// command ran and read from its start each time (pread).
 fn kill_children(children: Option<BorrowedFd<'_>>) {
+    signal_children(children, libc::SIGKILL);
+}
+
+/// Send `sig` to every child listed in the init's /proc/thread-self/children.
+fn signal_children(children: Option<BorrowedFd<'_>>, sig: i32) {
     let Some(fd) = children else {
         return;
     };
@@ -262,14 +283,14 @@ fn kill_children(children: Option<BorrowedFd<'_>>) {
                 cur = cur.saturating_mul(10).saturating_add((c - b'0') as i32);
                 in_num = true;
             } else if in_num {
-                kill(cur, libc::SIGKILL);
+                kill(cur, sig);
                 cur = 0;
                 in_num = false;
             }
         }
     }
     if in_num {
-        kill(cur, libc::SIGKILL);
+        kill(cur, sig);
     }
 }
 

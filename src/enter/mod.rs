@@ -19,7 +19,6 @@ use nix::unistd::{ForkResult, Pid, setpgid};
 
 use crate::error::Error;
 use crate::ns::{Namespace, NamespaceSet, Namespaces, join_all, unshare_error, unshare_one};
-use crate::signals::FORWARDED;
 use crate::steps::{self, Step};
 
 /// What [`enter()`] did.
@@ -107,8 +106,10 @@ impl Entered {
 /// The waiter puts the child in its own process group (both sides call setpgid, so the group
 /// exists whichever runs first), hands it the terminal's foreground if the waiter's group
 /// holds it, and only then lets the child go on (a byte on a pipe), so the inside never
-/// touches the terminal before it is its own. It forwards [`FORWARDED`]
-/// signals to pid 1, gives the terminal back when the child ends, and exits exactly as the
+/// touches the terminal before it is its own. It forwards the [`FORWARDED`](crate::FORWARDED)
+/// signals (but those the caller left ignored, which stay ignored) to pid 1, hands the
+/// terminal inside again when the shell continues it in the foreground (`fg`, not `bg`),
+/// gives the terminal back when the child ends, and exits exactly as the
 /// inside did: the child writes its main command's raw wait status on a pipe before it exits
 /// ([`exit_as_status`](crate::exit_as_status) does that), since pid 1 cannot die by its own
 /// signal.
@@ -129,6 +130,8 @@ impl Entered {
 /// break later thread creation). On error nothing is left running; namespaces already
 /// entered by this process stay entered (they cannot be left).
 pub fn enter(ns: impl Into<Namespaces>) -> io::Result<Entered> {
+    // What the caller gave this process, for the main command (see SignalSet::inherited_*).
+    crate::signals::record_inherited();
     let ns = &ns.into();
     ns.validate()?;
     let mut out = Entered {
@@ -266,10 +269,13 @@ fn fork_pid1(
     let (status_r, status_w) = pipe("status")?;
     let (ready_r, ready_w) = pipe("ready")?;
     // Block the forwarded signals and SIGCHLD before the fork: the waiter takes them from a
-    // signalfd, and the child keeps the forwarded ones pending until its handlers exist.
-    let mut waited: Vec<i32> = FORWARDED.to_vec();
-    waited.push(libc::SIGCHLD);
-    let waited_set = crate::signals::set_of(&waited);
+    // signalfd, and the child keeps the forwarded ones pending until its handlers exist. A
+    // signal the caller ignored stays ignored and unblocked, so the kernel drops it, as it
+    // would for the command run directly. SIGCHLD must not be ignored, or the kernel would
+    // reap pid 1 (and pid 1 its children) before anyone saw a status.
+    crate::sys::set_default_action(libc::SIGCHLD);
+    let inherited = crate::signals::SignalSet::inherited_ignored();
+    let waited_set = crate::signals::forwarded_and_sigchld(inherited.bits());
     let old_mask = crate::signals::mask(SigmaskHow::SIG_BLOCK, &waited_set);
     // Made before the fork, so that the waiter can never be left without it.
     let sfd = match crate::signals::signalfd(&waited_set) {

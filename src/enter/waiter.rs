@@ -5,7 +5,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{Signal, kill};
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::{Pid, setpgid};
 
@@ -24,17 +23,20 @@ struct Inside {
 /// It waits on a signalfd (SIGCHLD and the forwarded signals, all blocked since before the
 /// fork) and on the status pipe. On the pipe, pid 1 reports two things as raw wait statuses:
 /// that its main command stopped (job control: Ctrl-Z), and, last, how the command ended.
-/// On a stop the waiter takes the terminal back and stops itself with SIGTSTP, so the shell
-/// sees a stopped job; when the shell continues it (`fg` sends SIGCONT), the waiter hands the
-/// terminal back to the inside and forwards SIGCONT, which pid 1's Supervisor passes on.
+/// On a stop the waiter takes the terminal back (if it had handed it inside) and stops itself
+/// by the same signal, so the shell sees a stopped job; when the shell continues it, the
+/// waiter hands the terminal inside only if the shell gave it to the waiter's group (`fg`;
+/// `bg` leaves it with the shell) and forwards SIGCONT, which pid 1's Supervisor passes on.
 pub(super) fn wait_outside(child: Pid, status_r: OwnedFd, ready_w: OwnedFd, sfd: SignalFd) -> ! {
     let _ = setpgid(child, child);
-    let tty = Foreground::claim();
+    let tty = Foreground::find();
     if let Some(t) = &tty {
-        t.give_to(child);
+        t.hand_if_ours(child);
     }
     let _ = rustix::io::write(&ready_w, b"g");
     drop(ready_w);
+    // Nothing here needs the caller's working directory: do not keep it busy.
+    let _ = rustix::process::chdir(c"/");
     let _ = rustix::fs::fcntl_setfl(&status_r, rustix::fs::OFlags::NONBLOCK);
     let mut inside = Inside {
         reported: None,
@@ -60,14 +62,14 @@ pub(super) fn wait_outside(child: Pid, status_r: OwnedFd, ready_w: OwnedFd, sfd:
             .is_some_and(|r| !r.is_empty());
         drop(fds);
         if pipe_ready {
-            drain(&status_r, &mut inside, tty.as_ref());
+            drain(&status_r, &mut inside, tty.as_ref(), child);
         }
         if let Some(raw) = on_signals(&sfd, child, tty.as_ref()) {
             break raw;
         }
     };
     if inside.open {
-        drain(&status_r, &mut inside, tty.as_ref());
+        drain(&status_r, &mut inside, tty.as_ref(), child);
     }
     if let Some(t) = tty {
         t.restore();
@@ -77,7 +79,7 @@ pub(super) fn wait_outside(child: Pid, status_r: OwnedFd, ready_w: OwnedFd, sfd:
 }
 
 /// Read whatever pid 1 wrote: act on stops, keep the last final status.
-fn drain(status_r: &OwnedFd, inside: &mut Inside, tty: Option<&Foreground>) {
+fn drain(status_r: &OwnedFd, inside: &mut Inside, tty: Option<&Foreground>, child: Pid) {
     loop {
         let mut buf = [0u8; 4];
         match rustix::io::read(status_r, &mut buf) {
@@ -88,12 +90,20 @@ fn drain(status_r: &OwnedFd, inside: &mut Inside, tty: Option<&Foreground>) {
                     // Not something pid 1 sends: ignore it.
                     continue;
                 }
-                if stopped.is_some() {
+                if let Some(sig) = stopped {
+                    if let Some(t) = tty.filter(|t| t.wanted_by(sig)) {
+                        // In the foreground already (`fg` of a running job): the terminal
+                        // goes inside and the job goes on.
+                        t.hand(child);
+                        let _ = crate::sys::kill(child.as_raw(), libc::SIGCONT);
+                        continue;
+                    }
                     if let Some(t) = tty {
                         t.reclaim();
                     }
-                    // Stop like the job inside did; the shell continues us with SIGCONT.
-                    let _ = kill(nix::unistd::getpid(), Signal::SIGTSTP);
+                    // Stop by the signal the job inside stopped by (the shell sees the same
+                    // WSTOPSIG); the shell continues us with SIGCONT.
+                    crate::sys::stop_self(sig);
                 } else {
                     inside.reported = Some(raw);
                 }
@@ -142,10 +152,11 @@ fn on_signals(sfd: &SignalFd, child: Pid, tty: Option<&Foreground>) -> Option<i3
         if sig == libc::SIGCONT
             && let Some(t) = tty
         {
-            // Continued by the shell (`fg`): the terminal goes back inside first.
-            t.give_to(child);
+            // Continued by the shell: with `fg` (our group has the terminal) the terminal goes
+            // inside first; with `bg` the shell keeps it.
+            t.hand_if_ours(child);
         }
-        let _ = kill(child, Signal::try_from(sig).ok());
+        let _ = crate::sys::kill(child.as_raw(), sig);
     }
     done
 }

@@ -39,6 +39,13 @@ pub(crate) struct Spec {
     pub new_session: bool,
     pub timeout: Option<Duration>,
     pub grace: Duration,
+    /// The signals the command starts ignoring (bit n-1 for signal n); not forwarded to it.
+    pub ignored_signals: u64,
+    /// The command's signal mask at its exec (bit n-1 for signal n).
+    pub blocked_signals: u64,
+    /// When the command has ended: what is left gets SIGTERM, then SIGKILL this much later
+    /// (zero: SIGKILL at once).
+    pub exit_grace: Duration,
     /// What the sandbox may not do.
     pub restrict: Restrictions,
     /// The filesystem view; `None`: the host's mounts as they are.

@@ -186,6 +186,9 @@ pub(crate) fn encode(s: &Spec) -> Vec<u8> {
             w.bytes(&op.data);
         }
     }
+    w.u64(s.ignored_signals);
+    w.u64(s.blocked_signals);
+    w.millis(s.exit_grace);
     w.0
 }
 
@@ -222,6 +225,9 @@ pub(crate) fn decode(buf: &[u8]) -> Option<Spec> {
         grace: r.millis()?,
         restrict: restrictions(&mut r)?,
         fs: filesystem(&mut r)?,
+        ignored_signals: r.u64()?,
+        blocked_signals: r.u64()?,
+        exit_grace: r.millis()?,
     };
     r.0.is_empty().then_some(spec)
 }
@@ -380,6 +386,9 @@ mod tests {
                     .symlink("usr/bin", "/bin");
                 fs.prepare().unwrap()
             }),
+            ignored_signals: 1 << (libc::SIGHUP - 1),
+            blocked_signals: 1 << 39,
+            exit_grace: Duration::from_millis(250),
         }
     }
 

@@ -13,6 +13,7 @@ use super::hook::SetupHook;
 use super::stdio::Stdio;
 use crate::error::Error;
 use crate::ns::Namespaces;
+use crate::signals::SignalSet;
 use crate::steps::{Step, StepError};
 
 #[derive(Clone)]
@@ -44,6 +45,9 @@ pub(crate) struct Config {
     pub filesystem: Option<crate::fs::Filesystem>,
     /// Most bytes of each stream that output() and wait_with_output() keep.
     pub output_limit: usize,
+    pub ignored_signals: SignalSet,
+    pub blocked_signals: SignalSet,
+    pub exit_grace: Duration,
 }
 
 impl Config {
@@ -74,6 +78,9 @@ impl Config {
             filters: Vec::new(),
             filesystem: None,
             output_limit: super::Sandbox::DEFAULT_OUTPUT_LIMIT,
+            ignored_signals: SignalSet::empty(),
+            blocked_signals: SignalSet::empty(),
+            exit_grace: Duration::ZERO,
         }
     }
 

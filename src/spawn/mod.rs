@@ -43,6 +43,7 @@ use crate::error::Error;
 use crate::ns::Namespaces;
 use crate::proto::control::Control;
 use crate::proto::report::Report;
+use crate::signals::SignalSet;
 use crate::steps::Step;
 
 /// A command to run in a sandbox: a builder with the methods of [`tokio::process::Command`]
@@ -325,6 +326,31 @@ impl Sandbox {
     /// Run `hook` in the orchestrator after the namespaces exist and before the command runs.
     pub fn setup_hook(&mut self, hook: Arc<dyn SetupHook>) -> &mut Self {
         self.cfg.hook = Some(hook);
+        self
+    }
+    /// The signals the command starts ignoring (default none: every disposition is reset to
+    /// the default action, which is right for an orchestrator, whose own dispositions belong
+    /// to it). Signals sent to the init that the command starts ignoring are not forwarded.
+    /// To pass on what this process was given, as tini and bwrap do:
+    /// `.ignored_signals(SignalSet::inherited_ignored())`. SIGKILL, SIGSTOP, glibc's 32 and
+    /// 33, or a number outside 1 to 64 make [`spawn`](Self::spawn) fail with InvalidInput.
+    pub fn ignored_signals(&mut self, set: SignalSet) -> &mut Self {
+        self.cfg.ignored_signals = set;
+        self
+    }
+    /// The command's signal mask when it starts (default empty). To pass on this thread's:
+    /// `.blocked_signals(SignalSet::blocked_now())`. The same numbers as for
+    /// [`ignored_signals`](Self::ignored_signals) are refused.
+    pub fn blocked_signals(&mut self, set: SignalSet) -> &mut Self {
+        self.cfg.blocked_signals = set;
+        self
+    }
+    /// When the command has ended, give what is left of the sandbox `grace` to end: SIGTERM to
+    /// every process left, then SIGKILL to whatever still runs `grace` later (default zero:
+    /// SIGKILL at once). The status is the command's either way, available when the sandbox
+    /// is gone. Ignored with [`wait_all`](Self::wait_all).
+    pub fn exit_grace(&mut self, grace: Duration) -> &mut Self {
+        self.cfg.exit_grace = grace;
         self
     }
 

@@ -264,6 +264,9 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
         new_session: sb.new_session,
         timeout: sb.timeout,
         grace: sb.kill_after,
+        ignored_signals: sb.ignored_signals.check("ignored_signals")?,
+        blocked_signals: sb.blocked_signals.check("blocked_signals")?,
+        exit_grace: sb.exit_grace,
         restrict: Restrictions {
             protect_kernel: ns.protect_kernel,
             keep_caps: sb.capabilities.mask(),

@@ -2,8 +2,9 @@
 //! the way nsbox needs it, named after the call and linked to its man page: clone3 with
 //! `CLONE_PIDFD` (and its clone + pidfd_open fallback), waitid on a pidfd with the resource
 //! usage, waitpid(-1) with the raw status, a fork without atfork handlers, the mount lock's
-//! vfork-style helper, the loopback ioctl, sigaction with SIG_DFL/SIG_IGN, dup onto a number,
-//! close_range, getcwd into a buffer, `_exit`.
+//! vfork-style helper, the loopback ioctl, sigaction with SIG_DFL/SIG_IGN (and reading it),
+//! signal sets and kill(2) for realtime signals, a stop by the default action, dup onto a
+//! number, close_range, getcwd into a buffer, `_exit`.
 //!
 //! This is the bottom layer: it imports nothing from the rest of the crate, and holds no
 //! policy. With `src/child/`, it is the only place with `unsafe` code; every block carries a
@@ -413,6 +414,24 @@ pub(crate) fn ignore_signal(sig: i32) {
 }
 
 fn set_action(sig: i32, action: libc::sighandler_t) {
+    if sig == 32 || sig == 33 {
+        // glibc's sigaction refuses the two numbers it keeps for its threads, and a SIG_IGN
+        // there would outlive every exec: the kernel's own call takes them. Its struct (handler,
+        // flags, restorer, mask) is all zero but the handler for SIG_DFL and SIG_IGN.
+        let ksa: [u64; 4] = [action as u64, 0, 0, 0];
+        // SAFETY: rt_sigaction(2) reads a valid kernel sigaction of 32 bytes and writes nothing
+        // (no old action); the mask size is the kernel's 8 bytes.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                ksa.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+        return;
+    }
     // SAFETY: an all-zero sigaction is valid; with SIG_DFL or SIG_IGN no handler code is
     // registered. Failures (SIGKILL, reserved signals) are harmless.
     unsafe {
@@ -430,6 +449,90 @@ pub(crate) fn std_stream(fd: RawFd) -> Option<BorrowedFd<'static>> {
     (0..=2)
         .contains(&fd)
         .then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+/// Whether `sig`'s disposition is SIG_IGN ([sigaction(2)] with no new action); false for a
+/// number the C library refuses. Async-signal-safe.
+///
+/// [sigaction(2)]: https://man7.org/linux/man-pages/man2/sigaction.2.html
+pub(crate) fn is_ignored(sig: i32) -> bool {
+    // SAFETY: sigaction only writes the old action into `old`, a valid all-zero sigaction.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// The signal set of the numbers in `bits` (bit n-1 for signal n), realtime signals included,
+/// which nix's `Signal` cannot name ([sigaddset(3)]; numbers the C library reserves are left
+/// out). Async-signal-safe.
+///
+/// [sigaddset(3)]: https://man7.org/linux/man-pages/man3/sigaddset.3.html
+pub(crate) fn sigset_of_bits(bits: u64) -> nix::sys::signal::SigSet {
+    let mut raw: libc::sigset_t = *nix::sys::signal::SigSet::empty().as_ref();
+    for sig in 1..=64 {
+        if bits & (1u64 << (sig - 1)) != 0 {
+            // SAFETY: `raw` is an initialized sigset_t; a refused number leaves it unchanged.
+            unsafe { libc::sigaddset(&mut raw, sig) };
+        }
+    }
+    // SAFETY: `raw` was initialized by sigemptyset (SigSet::empty) and changed by sigaddset.
+    unsafe { nix::sys::signal::SigSet::from_sigset_t_unchecked(raw) }
+}
+
+/// The numbers in `set` as bits (bit n-1 for signal n; [sigismember(3)]). Async-signal-safe.
+///
+/// [sigismember(3)]: https://man7.org/linux/man-pages/man3/sigismember.3.html
+pub(crate) fn sigset_bits(set: &nix::sys::signal::SigSet) -> u64 {
+    let mut bits = 0u64;
+    for sig in 1..=64 {
+        // SAFETY: `set` is an initialized sigset_t; sigismember only reads it.
+        if unsafe { libc::sigismember(set.as_ref(), sig) } == 1 {
+            bits |= 1u64 << (sig - 1);
+        }
+    }
+    bits
+}
+
+/// [kill(2)] with any signal number (nix's `Signal` cannot name realtime signals).
+/// Async-signal-safe.
+///
+/// [kill(2)]: https://man7.org/linux/man-pages/man2/kill.2.html
+pub(crate) fn kill(pid: i32, sig: i32) -> Result<(), i32> {
+    // SAFETY: plain kill(2).
+    if unsafe { libc::kill(pid, sig) } < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// Stop the calling thread's process by `sig` as its default action would, whatever the
+/// disposition and the mask say: set SIG_DFL, unblock `sig`, [raise(3)] it, then put the mask
+/// and the disposition back once the process has been continued. A stop signal sent to an
+/// orphaned process group is discarded by the kernel, as for any process. Async-signal-safe.
+///
+/// [raise(3)]: https://man7.org/linux/man-pages/man3/raise.3.html
+pub(crate) fn stop_self(sig: i32) {
+    // SAFETY: sigaction saves and restores the disposition (`old` is a valid sigaction, and
+    // restoring it reinstalls exactly what was there); sigprocmask and raise act on this
+    // thread only. Nothing is allocated.
+    unsafe {
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        let mut old: libc::sigaction = std::mem::zeroed();
+        let saved = libc::sigaction(sig, &dfl, &mut old) == 0;
+        let mut one: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut one);
+        libc::sigaddset(&mut one, sig);
+        let mut old_mask: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &one, &mut old_mask);
+        libc::raise(sig);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+        if saved {
+            libc::sigaction(sig, &old, std::ptr::null_mut());
+        }
+    }
 }
 
 /// Register an owned fd with tokio's reactor for readability; on failure the fd comes back

@@ -167,3 +167,14 @@ fn the_programs_own_core_file_is_not_overwritten_by_nsrun() {
     );
     assert_no_leftovers(&m);
 }
+
+#[test]
+fn nsrun_version_prints_the_version_and_exits_0() {
+    let out = run(nsrun(&marker(), &["--version"]));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        format!("nsrun {}\n", env!("CARGO_PKG_VERSION")),
+        "{out:?}"
+    );
+}

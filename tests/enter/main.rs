@@ -11,7 +11,10 @@
 mod support;
 
 mod bwrap_compat;
+mod cwd;
+mod exit_grace;
 mod exit_status;
+mod inherited_signals;
 mod isolation;
 mod job_control;
 mod pid1_access;

@@ -10,11 +10,12 @@
 //!
 //!    What is right, and asserted: the init keeps every signal blocked from the clone on, so a
 //!    signal sent during setup is neither lost nor acted on by the half-made init. A
-//!    *forwarded* signal (SIGTERM, SIGUSR1, ... see `nsbox::FORWARDED`) stays pending and is
-//!    forwarded to the command as soon as the command has been executed, exactly as if it had
-//!    been sent a moment later: the spawn succeeds, and a command without a handler for it
-//!    dies by it (status = that signal). A signal that is not forwarded (SIGALRM) is ignored
-//!    by the init, as it would be once the sandbox runs: the command runs to its own end.
+//!    *forwarded* signal (SIGTERM, SIGUSR1, SIGALRM, ... see `nsbox::FORWARDED`) stays pending
+//!    and is forwarded to the command as soon as the command has been executed, exactly as if
+//!    it had been sent a moment later: the spawn succeeds, and a command without a handler for
+//!    it dies by it (status = that signal). A signal the command starts ignoring
+//!    (`Sandbox::ignored_signals`) is not forwarded, as it would not be once the sandbox runs:
+//!    the command runs to its own end even after resetting that signal's disposition.
 //!    SIGKILL is the exception nothing can block: the init dies, and `spawn()` returns an
 //!    error saying the init died during setup, with nothing left behind.
 //!
@@ -162,6 +163,8 @@ async fn a_forwarded_signal_sent_to_the_init_during_setup_reaches_the_command() 
             (libc::SIGTERM, Via::Kill),
             (libc::SIGUSR1, Via::Pidfd),
             (libc::SIGUSR1, Via::Kill),
+            (libc::SIGALRM, Via::Pidfd),
+            (libc::SIGALRM, Via::Kill),
         ] {
             let what = format!("{shape}, signal {sig} via {via:?}");
             let m = marker();
@@ -178,17 +181,26 @@ async fn a_forwarded_signal_sent_to_the_init_during_setup_reaches_the_command() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_signal_that_is_not_forwarded_sent_during_setup_changes_nothing() {
+async fn a_signal_the_command_ignores_sent_during_setup_is_not_forwarded() {
     for (shape, ns) in both_shapes() {
         for via in [Via::Pidfd, Via::Kill] {
             let what = format!("{shape}, SIGALRM via {via:?}");
-            let mut sb = Sandbox::new("sh");
-            sb.args(["-c", "sleep 0.2; exit 9"])
-                .namespaces(ns.clone())
-                .setup_hook(Arc::new(SignalInit {
-                    sig: libc::SIGALRM,
-                    via,
-                }));
+            // The command starts with SIGALRM ignored, and env(1) gives it back its default
+            // action before the shell runs: forwarded, it would kill the command (or trip
+            // the trap); not forwarded, the command runs to its own end.
+            let mut sb = Sandbox::new("env");
+            sb.args([
+                "--default-signal=ALRM",
+                "sh",
+                "-c",
+                "trap 'exit 7' ALRM; sleep 0.2; exit 9",
+            ])
+            .namespaces(ns.clone())
+            .ignored_signals([libc::SIGALRM].into_iter().collect())
+            .setup_hook(Arc::new(SignalInit {
+                sig: libc::SIGALRM,
+                via,
+            }));
             let st = spawn_and_wait(&what, &mut sb).await;
             assert_eq!(st.code(), Some(9), "{what}: {st:?}");
         }

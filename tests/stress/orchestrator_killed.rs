@@ -8,8 +8,11 @@
 //! launcher (the inits are clones of the orchestrator), once with it (clones of the launcher,
 //! with CLONE_PARENT).
 //!
-//! The inits and the launcher are copies of the stress process, so they carry the marker in
-//! their command line too: any of them surviving is caught like a sandboxed command.
+//! The launcher is a copy of the stress process, so it carries the marker in its command line
+//! too. An init overwrites its copy of the orchestrator's command line (it shows
+//! `nsbox-init`, so that the sandbox never sees the orchestrator's argv): the inits are
+//! counted as the `nsbox-init` processes started after the stress run, and any of them
+//! surviving is caught like a sandboxed command.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,6 +35,12 @@ pub fn kill_mid_run(launcher: bool) -> Result<(), String> {
         cmd.spawn()
             .map_err(|e| format!("start the stress run: {e}"))?,
     );
+    let since = start_time(stress.0.id() as i32).ok_or("no start time for the stress run")?;
+    let leftovers = |marker: &str| {
+        let mut v = leftovers(marker);
+        v.extend(inits_since(since));
+        v
+    };
 
     // Wait until the run is in full swing: many marker processes besides the stress itself.
     let end = Instant::now() + DEADLINE;
@@ -87,4 +96,25 @@ pub fn kill_mid_run(launcher: bool) -> Result<(), String> {
         "launcher {launcher}: {before} marker processes at the SIGKILL, none left after {took:?}"
     );
     Ok(())
+}
+
+/// When `pid` started (field 22 of /proc/PID/stat, in clock ticks since boot).
+fn start_time(pid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    text.get(text.rfind(')')? + 1..)?
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+/// The live sandbox inits (`nsbox-init`) started at or after `since`.
+fn inits_since(since: u64) -> Vec<(i32, String)> {
+    pids()
+        .into_iter()
+        .filter(|&p| alive(p))
+        .filter(|&p| stat(p).is_some_and(|s| s.comm == "nsbox-init"))
+        .filter(|&p| start_time(p).is_some_and(|t| t >= since))
+        .map(|p| (p, "nsbox-init".to_string()))
+        .collect()
 }
