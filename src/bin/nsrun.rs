@@ -221,6 +221,8 @@ struct FsArgs {
     env: Vec<(OsString, Option<OsString>)>,
     argv0: Option<OsString>,
     block_fd: Option<i32>,
+    json_status_fd: Option<i32>,
+    info_fd: Option<i32>,
     die_with_parent: bool,
     cgroup: bool,
     share_net: bool,
@@ -234,11 +236,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "nsrun always runs its own pid 1, which reaps and forwards signals",
     ),
     ("--userns-block-fd", "nsrun writes the id maps itself"),
-    (
-        "--json-status-fd",
-        "not supported yet: nsrun exits as PROGRAM did (a signal death is re-raised)",
-    ),
-    ("--info-fd", "not supported yet"),
     ("--sync-fd", "not supported yet"),
     ("--userns", "joining a user namespace: use --join user:PATH"),
     ("--userns2", "not supported"),
@@ -382,6 +379,18 @@ fn take_fs_args(argv: Vec<OsString>) -> Result<(FsArgs, Vec<OsString>), String> 
                         .map_err(|_| format!("--block-fd {fd:?}: not an fd"))?,
                 );
             }
+            "--json-status-fd" | "--info-fd" => {
+                let fd = value("an fd")?;
+                let fd: i32 = fd
+                    .to_string_lossy()
+                    .parse()
+                    .map_err(|_| format!("{s} {fd:?}: not an fd"))?;
+                if s == "--info-fd" {
+                    out.info_fd = Some(fd);
+                } else {
+                    out.json_status_fd = Some(fd);
+                }
+            }
             "--die-with-parent" => out.die_with_parent = true,
             "--unshare-cgroup" | "--unshare-cgroup-try" => out.cgroup = true,
             "--share-net" => out.share_net = true,
@@ -392,7 +401,9 @@ fn take_fs_args(argv: Vec<OsString>) -> Result<(FsArgs, Vec<OsString>), String> 
         }
         if matches!(
             s.as_str(),
-            "--chdir"
+            "--json-status-fd"
+                | "--info-fd"
+                | "--chdir"
                 | "--setenv"
                 | "--unsetenv"
                 | "--clearenv"
@@ -553,6 +564,32 @@ pub fn main() {
     }
     if fs_args.proc {
         ns.mount(true).pid(true);
+    }
+    for (name, fd) in [
+        ("--json-status-fd", fs_args.json_status_fd),
+        ("--info-fd", fs_args.info_fd),
+    ] {
+        let Some(fd) = fd else { continue };
+        if !ns.kinds().contains(Namespace::Pid) {
+            fail(
+                125,
+                &format_args!("{name}: needs a new pid namespace (-p or --unshare-pid)"),
+            );
+        }
+        // SAFETY: F_GETFD only asks whether the number is open.
+        if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            fail(
+                125,
+                &format_args!("{name} {fd}: not an open file descriptor above 2"),
+            );
+        }
+        // SAFETY: the caller handed this open fd to nsrun for it; nothing else here owns it.
+        let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        if name == "--info-fd" {
+            ns.info_fd(owned);
+        } else {
+            ns.json_status_fd(owned);
+        }
     }
     let entered = match enter(ns) {
         Ok(e) => e,

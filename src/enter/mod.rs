@@ -201,7 +201,12 @@ pub fn enter(ns: impl Into<Namespaces>) -> io::Result<Entered> {
             .as_ref()
             .map(|(fs, _)| fs)
             .filter(|fs| fs.base == crate::fs::Base::Empty && mount);
-        fork_pid1(mount_proc, ns.lock_mounts, protect, empty)?;
+        let report = waiter::Report {
+            info: ns.info_fd.clone(),
+            status: ns.status_fd.clone(),
+            created: out.created,
+        };
+        fork_pid1(mount_proc, ns.lock_mounts, protect, empty, report)?;
         out.proc_mounted = mount_proc;
     } else if protect {
         // The pid namespace was skipped (best effort): no fresh /proc will come.
@@ -258,6 +263,7 @@ fn fork_pid1(
     lock_mounts: bool,
     protect: bool,
     empty: Option<&crate::fs::FsSpec>,
+    report: waiter::Report,
 ) -> io::Result<()> {
     let pipe = |what: &'static str| {
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| {
@@ -291,7 +297,7 @@ fn fork_pid1(
             Err(e)
         }
         Ok(ForkResult::Child) => {
-            drop((status_r, ready_w, sfd));
+            drop((status_r, ready_w, sfd, report));
             let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
             // If the waiter dies, so does the namespace. Set before the handshake, so a waiter
             // that died earlier is seen as EOF below.
@@ -335,7 +341,7 @@ fn fork_pid1(
         }
         Ok(ForkResult::Parent { child }) => {
             drop((status_w, ready_r));
-            waiter::wait_outside(child, status_r, ready_w, sfd)
+            waiter::wait_outside(child, status_r, ready_w, sfd, report)
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The waiter: the process that stays outside a pid namespace made by `enter()`, hands the
 //! terminal over, forwards signals, and exits exactly as the inside did.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -27,8 +27,16 @@ struct Inside {
 /// by the same signal, so the shell sees a stopped job; when the shell continues it, the
 /// waiter hands the terminal inside only if the shell gave it to the waiter's group (`fg`;
 /// `bg` leaves it with the shell) and forwards SIGCONT, which pid 1's Supervisor passes on.
-pub(super) fn wait_outside(child: Pid, status_r: OwnedFd, ready_w: OwnedFd, sfd: SignalFd) -> ! {
+pub(super) fn wait_outside(
+    child: Pid,
+    status_r: OwnedFd,
+    ready_w: OwnedFd,
+    sfd: SignalFd,
+    report: Report,
+) -> ! {
     let _ = setpgid(child, child);
+    // Before the go: pid 1 is still dumpable, so its namespaces can be read.
+    report.started(child);
     let tty = Foreground::find();
     if let Some(t) = &tty {
         t.hand_if_ours(child);
@@ -75,7 +83,9 @@ pub(super) fn wait_outside(child: Pid, status_r: OwnedFd, ready_w: OwnedFd, sfd:
         t.restore();
     }
     // The inside's own report wins: pid 1 exits with 128+n where its command died by a signal.
-    crate::exit::exit_as_status(crate::status::from_raw(inside.reported.unwrap_or(raw_own)))
+    let status = crate::status::from_raw(inside.reported.unwrap_or(raw_own));
+    report.ended(status);
+    crate::exit::exit_as_status(status)
 }
 
 /// Read whatever pid 1 wrote: act on stops, keep the last final status.
@@ -181,4 +191,82 @@ fn is_stop_signal(sig: i32) -> bool {
         sig,
         libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
     )
+}
+
+/// bubblewrap's JSON reports (`--info-fd`, `--json-status-fd`), written by the waiter.
+pub(crate) struct Report {
+    pub info: Option<std::sync::Arc<OwnedFd>>,
+    pub status: Option<std::sync::Arc<OwnedFd>>,
+    /// The namespaces enter() made: the report names those (as bubblewrap does).
+    pub created: crate::ns::kind::NamespaceSet,
+}
+
+impl Report {
+    /// The first object, to both fds; the info fd is closed after it.
+    fn started(&self, child: Pid) {
+        if self.info.is_none() && self.status.is_none() {
+            return;
+        }
+        let mut json = format!("{{ \"child-pid\": {}", child.as_raw());
+        use crate::ns::kind::Namespace as N;
+        for (ns, kind, name) in [
+            (N::Cgroup, "cgroup", "cgroup"),
+            (N::Ipc, "ipc", "ipc"),
+            (N::Mount, "mnt", "mnt"),
+            (N::Net, "net", "net"),
+            (N::Pid, "pid", "pid"),
+            (N::Uts, "uts", "uts"),
+        ] {
+            if !self.created.contains(ns) {
+                continue;
+            }
+            let path = format!("/proc/{}/ns/{name}", child.as_raw());
+            if let Ok(st) = rustix::fs::stat(path.as_str()) {
+                json.push_str(&format!(", \"{kind}-namespace\": {}", st.st_ino));
+            }
+        }
+        json.push_str(" }\n");
+        for fd in self.info.iter().chain(self.status.iter()) {
+            write_all(fd, json.as_bytes());
+        }
+        if let Some(info) = &self.info {
+            // Closed now, as bubblewrap does, so that its reader sees EOF: /dev/null takes the
+            // number (other copies of the fd in this process live until its exit).
+            if let Ok(null) = rustix::fs::open(
+                c"/dev/null",
+                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            ) {
+                let _ = crate::sys::dup_onto(null.as_raw_fd(), info.as_raw_fd(), true);
+            }
+        }
+    }
+
+    /// The last object, to the status fd.
+    fn ended(&self, status: std::process::ExitStatus) {
+        let Some(fd) = &self.status else {
+            return;
+        };
+        let json = match (status.code(), status.signal()) {
+            (Some(code), _) => format!("{{ \"exit-code\": {code} }}\n"),
+            (None, Some(sig)) => format!(
+                "{{ \"exit-code\": {}, \"exit-signal\": {sig}, \"core-dumped\": {} }}\n",
+                128 + sig,
+                status.core_dumped()
+            ),
+            (None, None) => return,
+        };
+        write_all(fd, json.as_bytes());
+    }
+}
+
+fn write_all(fd: &OwnedFd, mut buf: &[u8]) {
+    while !buf.is_empty() {
+        match rustix::io::write(fd, buf) {
+            Ok(0) => return,
+            Ok(n) => buf = &buf[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
 }

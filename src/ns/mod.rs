@@ -143,6 +143,9 @@ pub struct Namespaces {
     pub(crate) lock_mounts: bool,
     pub(crate) protect_kernel: bool,
     pub(crate) filesystem: Option<crate::fs::Filesystem>,
+    /// enter() with a pid namespace: where the waiter writes bubblewrap's JSON status.
+    pub(crate) status_fd: Option<Arc<OwnedFd>>,
+    pub(crate) info_fd: Option<Arc<OwnedFd>>,
 }
 
 impl Default for Namespaces {
@@ -186,6 +189,8 @@ impl Namespaces {
             lock_mounts: true,
             protect_kernel: true,
             filesystem: None,
+            status_fd: None,
+            info_fd: None,
         }
     }
 
@@ -309,6 +314,26 @@ impl Namespaces {
     /// a `proc` mount in the view is refused there.
     pub fn filesystem(&mut self, fs: crate::fs::Filesystem) -> &mut Self {
         self.filesystem = Some(fs);
+        self
+    }
+    /// [`enter`](crate::enter()) with a new pid namespace: the process that waits outside
+    /// writes bubblewrap's JSON status to `fd` (its `--json-status-fd`): once the namespaces
+    /// exist, `{ "child-pid": PID, "cgroup-namespace": INODE, ... }` with the host pid of pid 1
+    /// and the inode of each namespace, and at the end `{ "exit-code": N }`, where N is the
+    /// command's exit code or 128 plus its signal, with `"exit-signal": SIG` and
+    /// `"core-dumped": true` when a signal killed it (bubblewrap says only 128+SIG). Each object
+    /// is one line. The fd is made close-on-exec; the sandbox never holds it.
+    pub fn json_status_fd(&mut self, fd: OwnedFd) -> &mut Self {
+        let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
+        self.status_fd = Some(Arc::new(fd));
+        self
+    }
+    /// [`enter`](crate::enter()) with a new pid namespace: write the first object of
+    /// [`json_status_fd`](Self::json_status_fd) to `fd` and close it (bubblewrap's
+    /// `--info-fd`).
+    pub fn info_fd(&mut self, fd: OwnedFd) -> &mut Self {
+        let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
+        self.info_fd = Some(Arc::new(fd));
         self
     }
     /// Join the namespace at `path` (of `kind`, or of any kind with `None`) before new ones are made.

@@ -208,3 +208,109 @@ fn bwraps_other_options_mean_the_same_in_nsrun() {
     assert!(out.stderr.contains("--as-pid-1"), "{out:?}");
     assert_no_leftovers(&m);
 }
+
+/// `--json-status-fd` and `--info-fd` write bubblewrap's objects with bubblewrap's keys (the
+/// pid and namespace inodes differ, of course); a death by a signal adds the exact signal.
+#[test]
+fn the_json_status_is_bubblewraps_plus_the_signal() {
+    let test = "the_json_status_is_bubblewraps_plus_the_signal";
+    if !on_path("bwrap") {
+        skip(test, "bubblewrap (bwrap) is not installed");
+        return;
+    }
+    // Numbers out, and nsbox's extra fields: what is left must be bubblewrap's.
+    let shape = |s: &str| -> String {
+        let mut out = String::new();
+        let mut digits = false;
+        for c in s.chars() {
+            if c.is_ascii_digit() {
+                if !digits {
+                    out.push('N');
+                }
+                digits = true;
+            } else {
+                digits = false;
+                out.push(c);
+            }
+        }
+        out.replace(", \"exit-signal\": N, \"core-dumped\": false", "")
+    };
+    let m = marker();
+    for (script, code) in [("exit 3", 3), ("kill -TERM $$", 128 + libc::SIGTERM)] {
+        let json = |prog: &str, args: &[&str]| {
+            let cmd = "exec 3>&1 1>/dev/null; exec \"$0\" \"$@\"";
+            let mut c = std::process::Command::new("sh");
+            c.args(["-c", cmd, prog]).args(args);
+            c.env(MARKER_VAR, &m).stdin(std::process::Stdio::null());
+            run(c)
+        };
+        let theirs = json(
+            "bwrap",
+            &[
+                "--unshare-user",
+                "--unshare-pid",
+                "--dev-bind",
+                "/",
+                "/",
+                "--json-status-fd",
+                "3",
+                "sh",
+                "-c",
+                script,
+            ],
+        );
+        if theirs.stdout.is_empty() {
+            skip(
+                test,
+                &format!("bwrap cannot run here: {}", theirs.stderr.trim()),
+            );
+            return;
+        }
+        let nsrun = nsrun_path();
+        let ours = json(
+            nsrun.to_str().unwrap(),
+            &[
+                "--unshare-user",
+                "--unshare-pid",
+                "--json-status-fd",
+                "3",
+                "sh",
+                "-c",
+                script,
+            ],
+        );
+        assert_eq!(
+            shape(&ours.stdout),
+            shape(&theirs.stdout),
+            "nsrun:\n{}\nbwrap:\n{}",
+            ours.stdout,
+            theirs.stdout
+        );
+        assert!(
+            ours.stdout.contains(&format!("\"exit-code\": {code}")),
+            "{}",
+            ours.stdout
+        );
+        if code > 128 {
+            assert!(
+                ours.stdout
+                    .contains(&format!("\"exit-signal\": {}", libc::SIGTERM)),
+                "{}",
+                ours.stdout
+            );
+        }
+    }
+    // --info-fd: the first object only.
+    let mut c = std::process::Command::new("sh");
+    c.args(["-c", "exec 3>&1 1>/dev/null; exec \"$0\" -U -p --info-fd 3 -- true"])
+        .arg(nsrun_path())
+        .env(MARKER_VAR, &m)
+        .stdin(std::process::Stdio::null());
+    let info = run(c);
+    assert_eq!(info.stdout.lines().count(), 1, "{info:?}");
+    assert!(info.stdout.starts_with("{ \"child-pid\": "), "{info:?}");
+    assert!(!info.stdout.contains("exit-code"), "{info:?}");
+    let out = run(nsrun(&m, &["-U", "-p", "--info-fd", "1", "--", "true"]));
+    assert_eq!(out.status.code(), Some(125), "fd 1 is refused: {out:?}");
+    assert_no_leftovers(&m);
+}
