@@ -63,6 +63,7 @@ mod enter;
 mod error;
 mod exit;
 mod fs;
+mod limits;
 mod ns;
 mod proto;
 mod seccomp;
@@ -79,6 +80,7 @@ pub use enter::{Entered, enter};
 pub use error::Error;
 pub use exit::exit_as_status;
 pub use fs::{Filesystem, Upper};
+pub use limits::{EndReason, Resource};
 pub use ns::{
     Namespace, NamespaceSet, Namespaces, Propagation, UTS_NAME_MAX, setns_fd, setns_path,
     setns_pidfd, thread_count, unshare,

@@ -43,6 +43,8 @@ pub(crate) struct Spec {
     pub restrict: Restrictions,
     /// The filesystem view; `None`: the host's mounts as they are.
     pub fs: Option<crate::fs::FsSpec>,
+    /// The command's rlimits (resource, soft, hard), set just before its exec.
+    pub rlimits: Vec<(crate::limits::Resource, u64, u64)>,
 }
 
 /// What a sandbox may not do, beyond its namespaces.

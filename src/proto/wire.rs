@@ -186,6 +186,12 @@ pub(crate) fn encode(s: &Spec) -> Vec<u8> {
             w.bytes(&op.data);
         }
     }
+    w.u64(s.rlimits.len() as u64);
+    for &(res, soft, hard) in &s.rlimits {
+        w.u8(res.code());
+        w.u64(soft);
+        w.u64(hard);
+    }
     w.0
 }
 
@@ -222,8 +228,22 @@ pub(crate) fn decode(buf: &[u8]) -> Option<Spec> {
         grace: r.millis()?,
         restrict: restrictions(&mut r)?,
         fs: filesystem(&mut r)?,
+        rlimits: rlimits(&mut r)?,
     };
     r.0.is_empty().then_some(spec)
+}
+
+fn rlimits(r: &mut Reader<'_>) -> Option<Vec<(crate::limits::Resource, u64, u64)>> {
+    let n = usize::try_from(r.u64()?).ok()?;
+    let mut v = Vec::with_capacity(n.min(16));
+    for _ in 0..n {
+        v.push((
+            crate::limits::Resource::from_code(r.u8()?)?,
+            r.u64()?,
+            r.u64()?,
+        ));
+    }
+    Some(v)
 }
 
 fn base_code(b: Base) -> u8 {
@@ -380,6 +400,10 @@ mod tests {
                     .symlink("usr/bin", "/bin");
                 fs.prepare().unwrap()
             }),
+            rlimits: vec![
+                (crate::limits::Resource::Nofile, 64, 128),
+                (crate::limits::Resource::Cpu, 1, u64::MAX),
+            ],
         }
     }
 

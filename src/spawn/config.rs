@@ -44,6 +44,8 @@ pub(crate) struct Config {
     pub filesystem: Option<crate::fs::Filesystem>,
     /// Most bytes of each stream that output() and wait_with_output() keep.
     pub output_limit: usize,
+    /// The command's rlimits (resource, soft, hard), one per resource.
+    pub rlimits: Vec<(crate::limits::Resource, u64, u64)>,
 }
 
 impl Config {
@@ -74,6 +76,7 @@ impl Config {
             filters: Vec::new(),
             filesystem: None,
             output_limit: super::Sandbox::DEFAULT_OUTPUT_LIMIT,
+            rlimits: Vec::new(),
         }
     }
 
@@ -87,6 +90,17 @@ impl Config {
             Step::Exec => Error::from(e).with_path(&self.program).into(),
             Step::Chdir => match &self.cwd {
                 Some(d) => Error::from(e).with_path(d).into(),
+                None => e.into(),
+            },
+            Step::Rlimit => match self.rlimits.get(e.detail as usize) {
+                Some(&(r, soft, hard)) => Error::from(e)
+                    .with_context(format!(
+                        "{} (soft {}, hard {})",
+                        r.name(),
+                        crate::limits::show(soft),
+                        crate::limits::show(hard)
+                    ))
+                    .into(),
                 None => e.into(),
             },
             Step::Join => match self.namespaces.joins.get(e.detail as usize) {

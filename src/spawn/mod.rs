@@ -21,6 +21,8 @@ pub(crate) mod stdio;
 
 use crate::caps::Capabilities;
 use crate::fs::Filesystem;
+#[allow(unused_imports)] // for rustdoc links
+use crate::limits::Resource;
 use crate::seccomp::SeccompProgram;
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -320,6 +322,36 @@ impl Sandbox {
     /// [`timeout`](Self::timeout).
     pub fn output_limit(&mut self, bytes: usize) -> &mut Self {
         self.cfg.output_limit = bytes;
+        self
+    }
+    /// Set the command's limit of `resource` to `soft` and `hard` ([`Resource::INFINITY`]
+    /// for none), with setrlimit(2) in the command's process just before its exec (after its
+    /// working directory, before its syscall filters and its capability drop); the command's
+    /// children inherit it, the init does not have it. A later call for the same resource
+    /// replaces the earlier one.
+    ///
+    /// Any process may lower its limits, and raise a soft limit up to its hard limit; raising
+    /// a hard limit above the caller's needs CAP_SYS_RESOURCE in the initial user namespace
+    /// (host root without a new user namespace), otherwise [`spawn`](Self::spawn) fails with
+    /// EPERM ([`Step::Rlimit`]); [`Resource::Nofile`] can never exceed fs.nr_open. A soft
+    /// limit above the hard one is refused by `spawn` as invalid input.
+    ///
+    /// [`Resource::Nproc`] is counted per user namespace since Linux 5.14 and does not bind a
+    /// command whose uid is host root: bound a sandbox's processes with a cgroup's pids.max
+    /// ([`cgroup`](Self::cgroup)) instead.
+    ///
+    /// ```no_run
+    /// use nsbox::{Resource, Sandbox};
+    /// # async fn f() -> std::io::Result<()> {
+    /// let mut sb = Sandbox::new("cc");
+    /// sb.rlimit(Resource::Cpu, 600, 610)
+    ///     .rlimit(Resource::Fsize, 1 << 30, 1 << 30)
+    ///     .rlimit(Resource::Core, 0, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn rlimit(&mut self, resource: crate::limits::Resource, soft: u64, hard: u64) -> &mut Self {
+        self.cfg.rlimits.retain(|(r, _, _)| *r != resource);
+        self.cfg.rlimits.push((resource, soft, hard));
         self
     }
     /// Run `hook` in the orchestrator after the namespaces exist and before the command runs.

@@ -267,6 +267,7 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
             filters: sb.filters.iter().map(|p| p.as_bytes().to_vec()).collect(),
         },
         fs,
+        rlimits: rlimits(sb)?,
     };
     Ok(Prepared {
         spec,
@@ -278,6 +279,25 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
         parent_ends,
         child_ends: held,
     })
+}
+
+/// The rlimits, checked: a soft limit above its hard one is bad input.
+fn rlimits(sb: &Config) -> io::Result<Vec<(crate::limits::Resource, u64, u64)>> {
+    for &(r, soft, hard) in &sb.rlimits {
+        if soft > hard {
+            return Err(Error::invalid(
+                Step::Rlimit,
+                format!(
+                    "{}: the soft limit {} is above the hard limit {}",
+                    r.name(),
+                    crate::limits::show(soft),
+                    crate::limits::show(hard)
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(sb.rlimits.clone())
 }
 
 /// The prepared filesystem view: the one given, or the default with a mount namespace.

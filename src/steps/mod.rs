@@ -13,7 +13,8 @@
 //! - [`net`]: loopback up;
 //! - [`join`]: setns into a namespace given as an fd;
 //! - [`process`]: the init's own process settings (subreaper, no_new_privs, dumpable);
-//! - [`restrict`]: what the command gives up before its exec (seccomp filters, capabilities).
+//! - [`restrict`]: what the command gives up before its exec (seccomp filters, capabilities);
+//! - [`rlimits`]: the command's resource limits, set before its exec.
 //!
 //! Later steps (mounts of a filesystem view, cgroups, rlimits, seccomp, capabilities) go
 //! here too, with their rows in the table.
@@ -25,6 +26,7 @@ pub mod mounts;
 pub mod net;
 pub mod process;
 pub mod restrict;
+pub mod rlimits;
 pub mod uts;
 
 use std::borrow::Cow;
@@ -124,6 +126,8 @@ steps! {
     Signal,
     /// Becoming the process that waits outside (enter mode: signalfd, terminal).
     Waiter,
+    /// Setting one of the command's rlimits ([`Sandbox::rlimit`](crate::Sandbox::rlimit)).
+    Rlimit,
 }
 
 impl Step {
@@ -182,6 +186,7 @@ impl Step {
             Wait => "wait",
             Signal => "signal the sandbox",
             Waiter => "wait outside the pid namespace",
+            Rlimit => "setrlimit",
         })
     }
 
@@ -248,6 +253,16 @@ impl Step {
             }
             (Pipe | Fds | Launcher, libc::ENFILE) => {
                 "the system-wide limit of open files (fs.file-max) was hit"
+            }
+            (Rlimit, libc::EPERM) => {
+                "raising a hard limit above the caller's needs CAP_SYS_RESOURCE in the initial \
+                 user namespace (host root without a new user namespace), and RLIMIT_NOFILE can \
+                 never exceed fs.nr_open (/proc/sys/fs/nr_open): lower the hard limit"
+            }
+            (Rlimit, libc::EINVAL) => "the soft limit is above the hard limit",
+            (Exec, libc::ENOMEM | libc::E2BIG) => {
+                "the command's RLIMIT_AS or RLIMIT_STACK (Sandbox::rlimit) may be too small for \
+                 the program to be loaded"
             }
             (Exec, libc::ENOENT) => "no such program at that path or on PATH",
             (Exec, libc::EACCES) => {

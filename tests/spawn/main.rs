@@ -24,6 +24,7 @@ mod leftovers;
 mod orchestrator_example;
 mod output_facts;
 mod output_limit;
+mod rlimits;
 mod signals;
 mod smoke;
 mod status;
