@@ -26,6 +26,8 @@ struct State {
     kill_at: Option<u64>,
     /// Everything is being killed (timeout, `Kill`, parent gone).
     killing: bool,
+    /// The orchestrator's `Kill` (or its death) came while the command ran.
+    killed: bool,
 }
 
 fn kill(pid: i32, sig: i32) {
@@ -51,6 +53,7 @@ pub(super) fn supervise(
         term_at: plan.spec.timeout_ms().map(|t| start.saturating_add(t)),
         kill_at: None,
         killing: false,
+        killed: false,
     };
     let grace = crate::proto::spec::millis(plan.spec.grace);
     loop {
@@ -59,6 +62,7 @@ pub(super) fn supervise(
             report.send(Report::Exited {
                 raw,
                 timed_out: st.timed_out,
+                killed: st.killed,
             });
             st.reported = true;
             if !plan.spec.wait_all || st.killing {
@@ -190,6 +194,7 @@ fn on_control(
             }
         }
         Received::Msg(Control::Kill) => {
+            st.killed |= st.status.is_none();
             st.killing = true;
             kill_all(plan, children, cmd, st.status.is_none());
         }
@@ -198,6 +203,7 @@ fn on_control(
             // Every write end is closed: the parent process is gone (or dropped us).
             st.watching_control = false;
             if plan.spec.die_with_parent {
+                st.killed |= st.status.is_none();
                 st.killing = true;
                 kill_all(plan, children, cmd, st.status.is_none());
             }

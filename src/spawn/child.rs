@@ -60,6 +60,8 @@ pub struct Output {
     pub timed_out: bool,
     /// The resource usage of the whole sandbox ([`Child::resource_usage`]).
     pub resource_usage: Rusage,
+    /// Why the sandbox ended ([`Child::end_reason`]).
+    pub end_reason: crate::limits::EndReason,
 }
 
 impl From<Output> for std::process::Output {
@@ -348,6 +350,7 @@ enum CommandState {
     Exited {
         raw: i32,
         timed_out: bool,
+        killed: bool,
     },
     /// The report pipe closed without a status: the init died.
     Lost,
@@ -502,8 +505,16 @@ impl Child {
         drop(self.stdin.take());
         while let CommandState::Running = self.command {
             match self.inner.recv().await? {
-                Some(Report::Exited { raw, timed_out }) => {
-                    self.command = CommandState::Exited { raw, timed_out }
+                Some(Report::Exited {
+                    raw,
+                    timed_out,
+                    killed,
+                }) => {
+                    self.command = CommandState::Exited {
+                        raw,
+                        timed_out,
+                        killed,
+                    }
                 }
                 Some(_) => {}
                 None => self.command = CommandState::Lost,
@@ -570,8 +581,16 @@ impl Child {
         // The init has exited: its report is complete in the pipe.
         while let CommandState::Running = self.command {
             match self.inner.report.recv_now()? {
-                Some(Report::Exited { raw, timed_out }) => {
-                    self.command = CommandState::Exited { raw, timed_out }
+                Some(Report::Exited {
+                    raw,
+                    timed_out,
+                    killed,
+                }) => {
+                    self.command = CommandState::Exited {
+                        raw,
+                        timed_out,
+                        killed,
+                    }
                 }
                 Some(_) => {}
                 None => self.command = CommandState::Lost,
@@ -631,6 +650,9 @@ impl Child {
             stderr_truncated,
             timed_out: self.timed_out(),
             resource_usage: self.resource_usage().unwrap_or_default(),
+            end_reason: self
+                .end_reason()
+                .unwrap_or(crate::limits::EndReason::of(status, Default::default())),
         })
     }
 
@@ -638,6 +660,44 @@ impl Child {
     /// has ended.
     pub fn resource_usage(&self) -> Option<Rusage> {
         self.inner.reaped().map(Rusage::from)
+    }
+
+    /// Why the sandbox ended, once it has (`None` before, and when the init died before
+    /// reporting): the command's own exit or signal, the timeout, the orchestrator's kill, an
+    /// rlimit's signal, or (with a [cgroup](crate::Sandbox::cgroup)) the OOM killer or the
+    /// process limit. See [`EndReason`](crate::EndReason) for the order.
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let mut child = nsbox::Sandbox::new("sleep").arg("1000").spawn().await?;
+    /// child.kill().await?;
+    /// assert_eq!(child.end_reason(), Some(nsbox::EndReason::Killed));
+    /// # Ok(()) }
+    /// ```
+    pub fn end_reason(&self) -> Option<crate::limits::EndReason> {
+        let CommandState::Exited {
+            raw,
+            timed_out,
+            killed,
+        } = self.command
+        else {
+            return None;
+        };
+        self.inner.reaped()?;
+        let facts = crate::limits::EndFacts {
+            timed_out,
+            killed,
+            ..self.end_facts()
+        };
+        Some(crate::limits::EndReason::of(
+            ExitStatus::from_raw(raw),
+            facts,
+        ))
+    }
+
+    /// What the cgroup recorded about the end, when there is one.
+    fn end_facts(&self) -> crate::limits::EndFacts {
+        crate::limits::EndFacts::default()
     }
 
     /// Whether the sandbox's timeout fired.

@@ -15,6 +15,7 @@ mod clone_fallback;
 mod concurrency;
 mod die_with_parent;
 mod drop;
+mod end_reason;
 mod fds;
 mod hook;
 mod join;
