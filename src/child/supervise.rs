@@ -279,15 +279,19 @@ fn kill_children(children: Option<BorrowedFd<'_>>) {
     }
 }
 
-/// Kill everything left and exit. With a pid namespace the kernel does it when pid 1 exits
-/// (after kill(-1) from `kill_all`); without one, kill the children, whose orphans then come
-/// to us as subreaper, and wait, until none is left.
+/// Kill everything left, reap it, and exit: the init's own wait for every process makes
+/// their CPU time and peak RSS part of the init's resource usage (its children's), which the
+/// orchestrator reads when it reaps the init. With a pid namespace, kill(-1) reaches every
+/// other process of the namespace (were the init to exit first, the kernel would kill them
+/// and reap them unaccounted: it ignores SIGCHLD for a dying pid 1); without one, kill the
+/// children, whose orphans then come to us as subreaper. Until none is left.
 fn finish_killing(plan: &Plan, children: Option<BorrowedFd<'_>>) -> ! {
-    if plan.spec.pidns() {
-        sys::exit_immediately(0);
-    }
     loop {
-        kill_children(children);
+        if plan.spec.pidns() {
+            kill(-1, libc::SIGKILL);
+        } else {
+            kill_children(children);
+        }
         if let Err(e) = sys::waitpid_any(false)
             && e != libc::EINTR
         {

@@ -33,4 +33,5 @@ mod stdio_conversions;
 mod timeout;
 mod tokio_process;
 mod tracing_span;
+mod tree_usage;
 mod try_wait;
