@@ -58,6 +58,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod caps;
+mod cgroup;
 mod child;
 mod enter;
 mod error;
@@ -75,6 +76,7 @@ pub mod steps;
 mod sys;
 
 pub use caps::{Capabilities, Capability};
+pub use cgroup::{Cgroup, CgroupStats};
 pub use enter::supervisor::Supervisor;
 pub use enter::{Entered, enter};
 pub use error::Error;

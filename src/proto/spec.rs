@@ -45,6 +45,8 @@ pub(crate) struct Spec {
     pub fs: Option<crate::fs::FsSpec>,
     /// The command's rlimits (resource, soft, hard), set just before its exec.
     pub rlimits: Vec<(crate::limits::Resource, u64, u64)>,
+    /// A cgroup v2 leaf: its directory and cgroup.procs come after the joins' fds.
+    pub cgroup: bool,
 }
 
 /// What a sandbox may not do, beyond its namespaces.

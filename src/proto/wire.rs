@@ -192,6 +192,7 @@ pub(crate) fn encode(s: &Spec) -> Vec<u8> {
         w.u64(soft);
         w.u64(hard);
     }
+    w.bool(s.cgroup);
     w.0
 }
 
@@ -229,6 +230,7 @@ pub(crate) fn decode(buf: &[u8]) -> Option<Spec> {
         restrict: restrictions(&mut r)?,
         fs: filesystem(&mut r)?,
         rlimits: rlimits(&mut r)?,
+        cgroup: r.bool()?,
     };
     r.0.is_empty().then_some(spec)
 }
@@ -404,6 +406,7 @@ mod tests {
                 (crate::limits::Resource::Nofile, 64, 128),
                 (crate::limits::Resource::Cpu, 1, u64::MAX),
             ],
+            cgroup: true,
         }
     }
 

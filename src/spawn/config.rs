@@ -46,6 +46,8 @@ pub(crate) struct Config {
     pub output_limit: usize,
     /// The command's rlimits (resource, soft, hard), one per resource.
     pub rlimits: Vec<(crate::limits::Resource, u64, u64)>,
+    /// The sandbox's cgroup v2 leaf, if any.
+    pub cgroup: Option<crate::cgroup::Cgroup>,
 }
 
 impl Config {
@@ -77,6 +79,7 @@ impl Config {
             filesystem: None,
             output_limit: super::Sandbox::DEFAULT_OUTPUT_LIMIT,
             rlimits: Vec::new(),
+            cgroup: None,
         }
     }
 

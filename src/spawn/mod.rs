@@ -354,6 +354,18 @@ impl Sandbox {
         self.cfg.rlimits.push((resource, soft, hard));
         self
     }
+    /// Put the sandbox in a cgroup v2 leaf of its own, made under `cg`'s parent at spawn with
+    /// `cg`'s limits, and removed when the sandbox has ended (after `cgroup.kill` ends
+    /// anything left in it). The init is created in the leaf (clone3 `CLONE_INTO_CGROUP`;
+    /// on older kernels it joins the leaf before it forks the command), so the whole tree is
+    /// in it. [`Child::resource_usage`] then counts from the leaf's cpu.stat (every process
+    /// that was ever in it), and [`Child::end_reason`] reads its memory.events and
+    /// pids.events. A limit that cannot be applied fails the spawn ([`Step::Cgroup`], with a
+    /// hint naming what is missing), unless [`Cgroup::best_effort`](crate::Cgroup::best_effort).
+    pub fn cgroup(&mut self, cg: crate::cgroup::Cgroup) -> &mut Self {
+        self.cfg.cgroup = Some(cg);
+        self
+    }
     /// Run `hook` in the orchestrator after the namespaces exist and before the command runs.
     pub fn setup_hook(&mut self, hook: Arc<dyn SetupHook>) -> &mut Self {
         self.cfg.hook = Some(hook);
@@ -529,6 +541,7 @@ pub(crate) async fn start(p: Prepared) -> io::Result<Pending> {
         control_w,
         parent_ends,
         child_ends,
+        mut cgroup,
     } = p;
     let launched = if use_launcher {
         launcher::launch(&spec, &fds, &child_ends, &control_w).await
@@ -550,7 +563,13 @@ pub(crate) async fn start(p: Prepared) -> io::Result<Pending> {
     };
     // The child has its copies; close the parent's copies of the child's ends now.
     drop(child_ends);
-    Pending::new(pid, pidfd, report_r, control_w, parent_ends)
+    if let Some(leaf) = &mut cgroup {
+        leaf.dir = None;
+        leaf.procs = None;
+    }
+    let mut pending = Pending::new(pid, pidfd, report_r, control_w, parent_ends)?;
+    pending.cgroup = cgroup;
+    Ok(pending)
 }
 
 #[allow(dead_code)]

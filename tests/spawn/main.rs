@@ -11,6 +11,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cgroups;
 mod clone_fallback;
 mod concurrency;
 mod die_with_parent;
