@@ -86,9 +86,9 @@ use crate::steps::Step;
 /// clone3 is missing), with the namespaces as clone flags, so the orchestrator never unshares
 /// anything itself. It runs only async-signal-safe code (see `src/child/`), sets the
 /// namespaces up, forks PROGRAM into its own process group, reaps every orphan, forwards
-/// signals, reports PROGRAM's raw wait status on a pipe, and exits; with a pid namespace the
-/// kernel then kills whatever is left. Without a pid namespace the init is a child subreaper
-/// and kills what is left itself.
+/// signals, reports PROGRAM's raw wait status on a pipe, kills and reaps whatever is left
+/// (so that its CPU time is in [`Child::resource_usage`]), and exits. Without a pid namespace
+/// the init is a child subreaper, to which orphans come.
 ///
 /// The orchestrator waits only on its own pidfds (never `waitpid(-1)`), so `tokio::process`
 /// children in the same process keep working.
