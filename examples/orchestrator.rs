@@ -322,7 +322,7 @@ async fn run_action(action: &str, cfg: &Config) -> Report {
 
 enum Event {
     Started(usize),
-    Done(usize, Report),
+    Done(usize, Box<Report>),
 }
 
 /// The terminal's width in columns (of stderr), 80 if unknown.
@@ -764,7 +764,7 @@ async fn run(args: Args, actions: Vec<Action>) -> i32 {
                         let _permit = permit;
                         let _ = tx.send(Event::Started(idx));
                         let report = run_action(&actions[idx].command, &cfg).await;
-                        let _ = tx.send(Event::Done(idx, report));
+                        let _ = tx.send(Event::Done(idx, Box::new(report)));
                     });
                 }
             };
@@ -820,7 +820,7 @@ async fn run(args: Args, actions: Vec<Action>) -> i32 {
                         }
                     }
                     progress.finished(&actions[idx], &report);
-                    reports[idx] = Some(report);
+                    reports[idx] = Some(*report);
                 }
                 None => break,
             },

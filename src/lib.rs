@@ -58,11 +58,13 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod caps;
+mod cgroup;
 mod child;
 mod enter;
 mod error;
 mod exit;
 mod fs;
+mod limits;
 mod ns;
 mod proto;
 mod seccomp;
@@ -74,11 +76,13 @@ pub mod steps;
 mod sys;
 
 pub use caps::{Capabilities, Capability};
+pub use cgroup::{Cgroup, CgroupStats};
 pub use enter::supervisor::Supervisor;
 pub use enter::{Entered, enter};
 pub use error::Error;
 pub use exit::exit_as_status;
 pub use fs::{Filesystem, Upper};
+pub use limits::{EndReason, Resource};
 pub use ns::{
     Namespace, NamespaceSet, Namespaces, Propagation, UTS_NAME_MAX, setns_fd, setns_path,
     setns_pidfd, thread_count, unshare,

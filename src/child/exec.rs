@@ -75,6 +75,11 @@ pub(crate) fn exec_command(plan: &Plan, err_fd: BorrowedFd<'_>, init_pid: i32) -
     {
         report(e);
     }
+    // The rlimits before the filters (a caller's filter may refuse prlimit64) and before the
+    // capability drop (a privileged caller may raise a hard limit).
+    if let Err(e) = crate::steps::rlimits::set_rlimits(&plan.spec.rlimits) {
+        report(e);
+    }
     // The filters first, while the command may still hold CAP_SYS_ADMIN (installing needs
     // it or no_new_privs), then the capabilities: the caller's own filter sees the prctl and
     // capset calls of the drop.

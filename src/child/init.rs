@@ -19,7 +19,8 @@ use nix::sys::signal::{SigSet, SigmaskHow};
 /// # Safety
 ///
 /// Must be called only in the child of the clone, with the plan built by the parent for it.
-pub(crate) unsafe fn run(plan: &Plan) -> ! {
+/// `in_cgroup`: the clone placed it in the sandbox's cgroup leaf already.
+pub(crate) unsafe fn run(plan: &Plan, in_cgroup: bool) -> ! {
     // Signals were blocked by the parent thread around the clone, so none of the
     // orchestrator's handlers can run here; reset them before anything else.
     for sig in 1..65 {
@@ -44,6 +45,15 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             ControlReceiver(BorrowedFd::borrow_raw(plan.control_fd())),
         )
     };
+    if plan.spec.cgroup && !in_cgroup {
+        // The clone could not place us in the leaf (no CLONE_INTO_CGROUP): join it through
+        // its cgroup.procs, opened by the orchestrator, before anything else runs here.
+        // SAFETY: the shuffle put the leaf's cgroup.procs at this number; it stays open.
+        let procs = unsafe { BorrowedFd::borrow_raw(plan.cgroup_procs_fd()) };
+        if let Err(e) = steps::cgroup::join(procs) {
+            fail(report, e);
+        }
+    }
     if plan.spec.wait_for_go {
         wait_for_go(control);
     }

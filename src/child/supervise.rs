@@ -26,6 +26,8 @@ struct State {
     kill_at: Option<u64>,
     /// Everything is being killed (timeout, `Kill`, parent gone).
     killing: bool,
+    /// The orchestrator's `Kill` (or its death) came while the command ran.
+    killed: bool,
 }
 
 fn kill(pid: i32, sig: i32) {
@@ -51,6 +53,7 @@ pub(super) fn supervise(
         term_at: plan.spec.timeout_ms().map(|t| start.saturating_add(t)),
         kill_at: None,
         killing: false,
+        killed: false,
     };
     let grace = crate::proto::spec::millis(plan.spec.grace);
     loop {
@@ -59,6 +62,7 @@ pub(super) fn supervise(
             report.send(Report::Exited {
                 raw,
                 timed_out: st.timed_out,
+                killed: st.killed,
             });
             st.reported = true;
             if !plan.spec.wait_all || st.killing {
@@ -206,6 +210,7 @@ fn on_control(
             }
         }
         Received::Msg(Control::Kill) => {
+            st.killed |= st.status.is_none();
             st.killing = true;
             kill_all(plan, children, cmd, st.status.is_none());
         }
@@ -214,6 +219,7 @@ fn on_control(
             // Every write end is closed: the parent process is gone (or dropped us).
             st.watching_control = false;
             if plan.spec.die_with_parent {
+                st.killed |= st.status.is_none();
                 st.killing = true;
                 kill_all(plan, children, cmd, st.status.is_none());
             }
@@ -294,15 +300,19 @@ fn signal_children(children: Option<BorrowedFd<'_>>, sig: i32) {
     }
 }
 
-/// Kill everything left and exit. With a pid namespace the kernel does it when pid 1 exits
-/// (after kill(-1) from `kill_all`); without one, kill the children, whose orphans then come
-/// to us as subreaper, and wait, until none is left.
+/// Kill everything left, reap it, and exit: the init's own wait for every process makes
+/// their CPU time and peak RSS part of the init's resource usage (its children's), which the
+/// orchestrator reads when it reaps the init. With a pid namespace, kill(-1) reaches every
+/// other process of the namespace (were the init to exit first, the kernel would kill them
+/// and reap them unaccounted: it ignores SIGCHLD for a dying pid 1); without one, kill the
+/// children, whose orphans then come to us as subreaper. Until none is left.
 fn finish_killing(plan: &Plan, children: Option<BorrowedFd<'_>>) -> ! {
-    if plan.spec.pidns() {
-        sys::exit_immediately(0);
-    }
     loop {
-        kill_children(children);
+        if plan.spec.pidns() {
+            kill(-1, libc::SIGKILL);
+        } else {
+            kill_children(children);
+        }
         if let Err(e) = sys::waitpid_any(false)
             && e != libc::EINTR
         {

@@ -15,7 +15,7 @@ pub(crate) struct Plan {
     /// NULL-terminated envp.
     pub envp: Vec<*const c_char>,
     /// Fds the init keeps for itself, moved to `high_base..` (close-on-exec): report,
-    /// control, then one per namespace to join.
+    /// control, one per namespace to join, then the cgroup leaf's directory and cgroup.procs.
     pub own_fds: Vec<RawFd>,
     /// (source, target) fds the command gets: stdio and passed fds. Sources are moved to
     /// `high_base + own_fds.len() + i` first, so sources and targets never collide.
@@ -40,7 +40,7 @@ pub(crate) const OWN_FIXED: usize = 2;
 impl Plan {
     /// Lay out a plan. `None` when the number of `fds` does not match the spec.
     pub(crate) fn new(spec: Spec, fds: &[RawFd]) -> Option<Plan> {
-        let own_count = OWN_FIXED + spec.join_types.len();
+        let own_count = OWN_FIXED + spec.join_types.len() + if spec.cgroup { 2 } else { 0 };
         if fds.len() != own_count + spec.targets.len() {
             return None;
         }
@@ -109,6 +109,11 @@ impl Plan {
     /// Where the control pipe is after the shuffle.
     pub(crate) fn control_fd(&self) -> RawFd {
         self.high_base + 1
+    }
+
+    /// Where the cgroup leaf's cgroup.procs is after the shuffle (with a cgroup).
+    pub(crate) fn cgroup_procs_fd(&self) -> RawFd {
+        self.high_base + (OWN_FIXED + self.spec.join_types.len() + 1) as RawFd
     }
 
     /// Where the `i`th namespace to join is after the shuffle.

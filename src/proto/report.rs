@@ -1,7 +1,7 @@
 //! The init's reports to the orchestrator, on the report pipe: fixed 16-byte messages.
 //!
 //! `Failed{step, errno, detail}` when setup or exec fails (then the init exits); `Execed`
-//! once the command has been executed; `Exited{raw status, timed_out}` when the command has
+//! once the command has been executed; `Exited{raw status, timed_out, killed}` when the command has
 //! ended. EOF without `Exited` means the init died.
 
 use std::io;
@@ -20,8 +20,13 @@ pub(crate) enum Report {
     Failed(StepError),
     /// The command has been executed.
     Execed,
-    /// The command ended with this raw wait status.
-    Exited { raw: i32, timed_out: bool },
+    /// The command ended with this raw wait status; `killed`: the orchestrator's `Kill` (or
+    /// its death) came while the command ran.
+    Exited {
+        raw: i32,
+        timed_out: bool,
+        killed: bool,
+    },
 }
 
 const LEN: usize = 16;
@@ -34,7 +39,11 @@ impl Report {
         let words: [i32; 4] = match self {
             Report::Failed(e) => [TAG_FAILED, e.step.code() as i32, e.errno, e.detail as i32],
             Report::Execed => [TAG_EXECED, 0, 0, 0],
-            Report::Exited { raw, timed_out } => [TAG_EXITED, raw, timed_out as i32, 0],
+            Report::Exited {
+                raw,
+                timed_out,
+                killed,
+            } => [TAG_EXITED, raw, timed_out as i32, killed as i32],
         };
         let mut out = [0u8; LEN];
         for (chunk, w) in out.chunks_exact_mut(4).zip(words) {
@@ -58,6 +67,7 @@ impl Report {
             TAG_EXITED => Some(Report::Exited {
                 raw: w[1],
                 timed_out: w[2] != 0,
+                killed: w[3] != 0,
             }),
             _ => None,
         }
@@ -175,10 +185,12 @@ mod tests {
             Report::Exited {
                 raw: 0x8b,
                 timed_out: true,
+                killed: false,
             },
             Report::Exited {
-                raw: 3 << 8,
+                raw: 9,
                 timed_out: false,
+                killed: true,
             },
         ] {
             assert_eq!(Report::decode(&m.encode()), Some(m));

@@ -50,6 +50,10 @@ pub(crate) struct Spec {
     pub restrict: Restrictions,
     /// The filesystem view; `None`: the host's mounts as they are.
     pub fs: Option<crate::fs::FsSpec>,
+    /// The command's rlimits (resource, soft, hard), set just before its exec.
+    pub rlimits: Vec<(crate::limits::Resource, u64, u64)>,
+    /// A cgroup v2 leaf: its directory and cgroup.procs come after the joins' fds.
+    pub cgroup: bool,
 }
 
 /// What a sandbox may not do, beyond its namespaces.

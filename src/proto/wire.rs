@@ -189,6 +189,13 @@ pub(crate) fn encode(s: &Spec) -> Vec<u8> {
     w.u64(s.ignored_signals);
     w.u64(s.blocked_signals);
     w.millis(s.exit_grace);
+    w.u64(s.rlimits.len() as u64);
+    for &(res, soft, hard) in &s.rlimits {
+        w.u8(res.code());
+        w.u64(soft);
+        w.u64(hard);
+    }
+    w.bool(s.cgroup);
     w.0
 }
 
@@ -228,8 +235,23 @@ pub(crate) fn decode(buf: &[u8]) -> Option<Spec> {
         ignored_signals: r.u64()?,
         blocked_signals: r.u64()?,
         exit_grace: r.millis()?,
+        rlimits: rlimits(&mut r)?,
+        cgroup: r.bool()?,
     };
     r.0.is_empty().then_some(spec)
+}
+
+fn rlimits(r: &mut Reader<'_>) -> Option<Vec<(crate::limits::Resource, u64, u64)>> {
+    let n = usize::try_from(r.u64()?).ok()?;
+    let mut v = Vec::with_capacity(n.min(16));
+    for _ in 0..n {
+        v.push((
+            crate::limits::Resource::from_code(r.u8()?)?,
+            r.u64()?,
+            r.u64()?,
+        ));
+    }
+    Some(v)
 }
 
 fn base_code(b: Base) -> u8 {
@@ -389,6 +411,11 @@ mod tests {
             ignored_signals: 1 << (libc::SIGHUP - 1),
             blocked_signals: 1 << 39,
             exit_grace: Duration::from_millis(250),
+            rlimits: vec![
+                (crate::limits::Resource::Nofile, 64, 128),
+                (crate::limits::Resource::Cpu, 1, u64::MAX),
+            ],
+            cgroup: true,
         }
     }
 

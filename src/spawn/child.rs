@@ -27,6 +27,10 @@ pub struct Rusage {
     pub system_time: Duration,
     /// Maximum resident set size, in bytes.
     pub max_rss_bytes: u64,
+    /// What the sandbox's cgroup v2 leaf accounted, with [`Sandbox::cgroup`](crate::Sandbox::cgroup);
+    /// `user_time` and `system_time` are then its cpu.stat's (every process that was ever in
+    /// the leaf), `max_rss_bytes` stays the largest single process's.
+    pub cgroup: Option<crate::cgroup::CgroupStats>,
 }
 
 impl From<Exited> for Rusage {
@@ -35,6 +39,7 @@ impl From<Exited> for Rusage {
             user_time: e.user_time,
             system_time: e.system_time,
             max_rss_bytes: e.max_rss_bytes,
+            cgroup: None,
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct Output {
     pub timed_out: bool,
     /// The resource usage of the whole sandbox ([`Child::resource_usage`]).
     pub resource_usage: Rusage,
+    /// Why the sandbox ended ([`Child::end_reason`]).
+    pub end_reason: crate::limits::EndReason,
 }
 
 impl From<Output> for std::process::Output {
@@ -91,6 +98,9 @@ pub(crate) struct Pending {
     control: Option<ControlSender>,
     pub ends: ParentEnds,
     state: InitState,
+    /// The sandbox's cgroup leaf, until the init is reaped; then what it accounted.
+    pub cgroup: Option<crate::cgroup::Leaf>,
+    pub cgroup_stats: Option<crate::cgroup::CgroupStats>,
 }
 
 impl Pending {
@@ -122,6 +132,8 @@ impl Pending {
             control: Some(control),
             ends,
             state: InitState::Running,
+            cgroup: None,
+            cgroup_stats: None,
         })
     }
 
@@ -160,6 +172,10 @@ impl Pending {
     fn note_reaped(&mut self, e: Exited) -> Exited {
         self.state = InitState::Reaped(e);
         self.control = None;
+        // The init is gone: end the leaf (kill what is left, read it, remove it).
+        if let Some(mut leaf) = self.cgroup.take() {
+            self.cgroup_stats = leaf.finish();
+        }
         e
     }
 
@@ -199,7 +215,11 @@ impl Pending {
     /// "the parent is gone".
     fn detach(&mut self) {
         if let (InitState::Running, Some(pidfd)) = (self.state, self.pidfd.take()) {
-            reap_in_background(pidfd, self.control.take());
+            let keep = Keep {
+                control: self.control.take(),
+                cgroup: self.cgroup.take(),
+            };
+            reap_in_background(pidfd, Some(keep));
             self.state = InitState::Detached;
         }
     }
@@ -226,17 +246,27 @@ impl Drop for Pending {
     }
 }
 
+/// What a sandbox left running keeps until its init is reaped: the control pipe (so that the
+/// init does not read its EOF as "the parent is gone") and its cgroup leaf (removed then).
+/// Both are only held, for their Drop.
+#[derive(Default)]
+#[allow(dead_code)]
+pub(crate) struct Keep {
+    control: Option<ControlSender>,
+    cgroup: Option<crate::cgroup::Leaf>,
+}
+
 /// Reap a sandbox's init without blocking the caller: a task when a runtime is there, a
 /// thread otherwise, and a thread too when the runtime shuts down before the init has
 /// exited (the task is dropped then; without the hand-over the init would stay a zombie).
 /// `keep` (the control pipe of a sandbox left running) stays open until the init is reaped.
 /// Where no thread can be made either, see [`reap_on_thread`].
-pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, keep: Option<ControlSender>) {
+pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, keep: Option<Keep>) {
     /// Owns the pidfd while a task reaps; dropped before the init is reaped (no runtime, or
     /// the task cancelled by a runtime shutdown), it hands the blocking wait to a thread.
     struct Reaper {
         pidfd: Option<AsyncFd<OwnedFd>>,
-        keep: Option<ControlSender>,
+        keep: Option<Keep>,
     }
     impl Drop for Reaper {
         fn drop(&mut self) {
@@ -258,8 +288,10 @@ pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, keep: Option<ControlSe
         while let Some(pidfd) = &reaper.pidfd {
             match crate::sys::waitid_pidfd(pidfd.get_ref().as_fd(), true) {
                 Ok(Some(_)) | Err(_) => {
-                    // Reaped (or not ours to reap): nothing left for a thread to do.
+                    // Reaped (or not ours to reap): nothing left for a thread to do; the
+                    // leaf, if any, goes with `keep`.
                     drop(reaper.pidfd.take());
+                    drop(reaper.keep.take());
                     return;
                 }
                 Ok(None) => {}
@@ -275,7 +307,7 @@ pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, keep: Option<ControlSe
 
 /// [`reap_in_background`] for a pidfd not registered with tokio yet (registering it here,
 /// when a runtime is there).
-pub(crate) fn reap_owned(pidfd: OwnedFd, keep: Option<ControlSender>) {
+pub(crate) fn reap_owned(pidfd: OwnedFd, keep: Option<Keep>) {
     if tokio::runtime::Handle::try_current().is_err() {
         return reap_on_thread(pidfd, keep);
     }
@@ -286,7 +318,7 @@ pub(crate) fn reap_owned(pidfd: OwnedFd, keep: Option<ControlSender>) {
 }
 
 /// An init whose reaping waits: its pidfd, and the control pipe of a sandbox left running.
-type Parked = (OwnedFd, Option<ControlSender>);
+type Parked = (OwnedFd, Option<Keep>);
 
 /// Inits that could be given neither a task nor a thread while they were left running
 /// (kill_on_drop false); each later [`reap_in_background`] reaps those that have ended.
@@ -304,7 +336,7 @@ static PARKED: std::sync::Mutex<Vec<Parked>> = std::sync::Mutex::new(Vec::new())
 /// - an init left running (`keep`: kill_on_drop false) must neither be killed nor waited for:
 ///   it is parked, and each later reap (a dropped or finished sandbox) reaps it once it has
 ///   ended.
-fn reap_on_thread(pidfd: OwnedFd, keep: Option<ControlSender>) {
+fn reap_on_thread(pidfd: OwnedFd, keep: Option<Keep>) {
     let slot = std::sync::Arc::new(std::sync::Mutex::new(Some((pidfd, keep))));
     let theirs = slot.clone();
     let spawned = std::thread::Builder::new()
@@ -348,6 +380,7 @@ enum CommandState {
     Exited {
         raw: i32,
         timed_out: bool,
+        killed: bool,
     },
     /// The report pipe closed without a status: the init died.
     Lost,
@@ -374,6 +407,8 @@ pub struct Child {
     pub stderr: Option<ChildStderr>,
     /// What wait_with_output keeps of each stream.
     pub(crate) output_limit: usize,
+    /// The cgroup limits that were not applied (best effort).
+    unapplied: Vec<String>,
 }
 
 impl std::fmt::Debug for Child {
@@ -387,6 +422,11 @@ impl std::fmt::Debug for Child {
 impl Child {
     pub(crate) fn new(mut inner: Pending, kill_on_drop: bool, span: tracing::Span) -> Child {
         let ends = std::mem::take(&mut inner.ends);
+        let unapplied = inner
+            .cgroup
+            .as_ref()
+            .map(|l| l.unapplied.clone())
+            .unwrap_or_default();
         Child {
             inner,
             span,
@@ -397,7 +437,15 @@ impl Child {
             stdout: ends.stdout,
             stderr: ends.stderr,
             output_limit: crate::Sandbox::DEFAULT_OUTPUT_LIMIT,
+            unapplied,
         }
+    }
+
+    /// The cgroup limit files (`memory.max`, `pids.max`, ...) that were not applied because
+    /// their controller was missing, with [`Cgroup::best_effort`](crate::Cgroup::best_effort);
+    /// empty otherwise.
+    pub fn unapplied_limits(&self) -> &[String] {
+        &self.unapplied
     }
 
     /// The host pid of the sandbox's init (pid 1 inside), while it has not been reaped; `None`
@@ -502,8 +550,16 @@ impl Child {
         drop(self.stdin.take());
         while let CommandState::Running = self.command {
             match self.inner.recv().await? {
-                Some(Report::Exited { raw, timed_out }) => {
-                    self.command = CommandState::Exited { raw, timed_out }
+                Some(Report::Exited {
+                    raw,
+                    timed_out,
+                    killed,
+                }) => {
+                    self.command = CommandState::Exited {
+                        raw,
+                        timed_out,
+                        killed,
+                    }
                 }
                 Some(_) => {}
                 None => self.command = CommandState::Lost,
@@ -570,8 +626,16 @@ impl Child {
         // The init has exited: its report is complete in the pipe.
         while let CommandState::Running = self.command {
             match self.inner.report.recv_now()? {
-                Some(Report::Exited { raw, timed_out }) => {
-                    self.command = CommandState::Exited { raw, timed_out }
+                Some(Report::Exited {
+                    raw,
+                    timed_out,
+                    killed,
+                }) => {
+                    self.command = CommandState::Exited {
+                        raw,
+                        timed_out,
+                        killed,
+                    }
                 }
                 Some(_) => {}
                 None => self.command = CommandState::Lost,
@@ -631,13 +695,67 @@ impl Child {
             stderr_truncated,
             timed_out: self.timed_out(),
             resource_usage: self.resource_usage().unwrap_or_default(),
+            end_reason: self
+                .end_reason()
+                .unwrap_or(crate::limits::EndReason::of(status, Default::default())),
         })
     }
 
-    /// Resource usage of the whole sandbox (the init and every process it reaped), once it
-    /// has ended.
+    /// Resource usage of the whole sandbox, once it has ended: the init and every process it
+    /// reaped (it kills and reaps all that is left before it exits); with a
+    /// [cgroup](crate::Sandbox::cgroup), the CPU times of everything that was ever in the
+    /// leaf, and its other statistics in [`Rusage::cgroup`].
     pub fn resource_usage(&self) -> Option<Rusage> {
-        self.inner.reaped().map(Rusage::from)
+        let mut usage = Rusage::from(self.inner.reaped()?);
+        if let Some(cg) = self.inner.cgroup_stats {
+            usage.user_time = cg.cpu_user;
+            usage.system_time = cg.cpu_system;
+            usage.cgroup = Some(cg);
+        }
+        Some(usage)
+    }
+
+    /// Why the sandbox ended, once it has (`None` before, and when the init died before
+    /// reporting): the command's own exit or signal, the timeout, the orchestrator's kill, an
+    /// rlimit's signal, or (with a [cgroup](crate::Sandbox::cgroup)) the OOM killer or the
+    /// process limit. See [`EndReason`](crate::EndReason) for the order.
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let mut child = nsbox::Sandbox::new("sleep").arg("1000").spawn().await?;
+    /// child.kill().await?;
+    /// assert_eq!(child.end_reason(), Some(nsbox::EndReason::Killed));
+    /// # Ok(()) }
+    /// ```
+    pub fn end_reason(&self) -> Option<crate::limits::EndReason> {
+        let CommandState::Exited {
+            raw,
+            timed_out,
+            killed,
+        } = self.command
+        else {
+            return None;
+        };
+        self.inner.reaped()?;
+        let facts = crate::limits::EndFacts {
+            timed_out,
+            killed,
+            ..self.end_facts()
+        };
+        Some(crate::limits::EndReason::of(
+            ExitStatus::from_raw(raw),
+            facts,
+        ))
+    }
+
+    /// What the cgroup recorded about the end, when there is one.
+    fn end_facts(&self) -> crate::limits::EndFacts {
+        let cg = self.inner.cgroup_stats.unwrap_or_default();
+        crate::limits::EndFacts {
+            oom_kills: cg.oom_kill,
+            pids_max_hits: cg.pids_max_hits,
+            ..Default::default()
+        }
     }
 
     /// Whether the sandbox's timeout fired.

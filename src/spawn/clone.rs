@@ -18,6 +18,14 @@ pub(crate) fn clone_init(
     extra_flags: u64,
 ) -> io::Result<(i32, OwnedFd)> {
     let flags = spec.namespaces.clone_flags() as u64 | extra_flags;
+    // The cgroup leaf's directory comes right after the init's own fixed fds and joins.
+    let cgroup = spec
+        .cgroup
+        .then(|| {
+            fds.get(crate::proto::plan::OWN_FIXED + spec.join_types.len())
+                .copied()
+        })
+        .flatten();
     let plan = Plan::new(spec, fds).ok_or_else(|| {
         io::Error::from(Error::failed(
             Step::Fds,
@@ -33,11 +41,11 @@ pub(crate) fn clone_init(
     );
     // SAFETY: the child only runs `child::init::run`, which is async-signal-safe and leaves
     // by exec or _exit.
-    let r = unsafe { crate::sys::clone_pidfd(flags) };
+    let r = unsafe { crate::sys::clone_pidfd(flags, cgroup) };
     match r {
-        Ok(crate::sys::Cloned::Child) => {
+        Ok(crate::sys::Cloned::Child { in_cgroup }) => {
             // SAFETY: we are the child of the clone and the plan was built for it.
-            unsafe { crate::child::init::run(&plan) }
+            unsafe { crate::child::init::run(&plan, in_cgroup) }
         }
         Ok(crate::sys::Cloned::Parent(pid, pidfd)) => {
             crate::signals::mask(nix::sys::signal::SigmaskHow::SIG_SETMASK, &old);

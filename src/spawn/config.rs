@@ -48,6 +48,10 @@ pub(crate) struct Config {
     pub ignored_signals: SignalSet,
     pub blocked_signals: SignalSet,
     pub exit_grace: Duration,
+    /// The command's rlimits (resource, soft, hard), one per resource.
+    pub rlimits: Vec<(crate::limits::Resource, u64, u64)>,
+    /// The sandbox's cgroup v2 leaf, if any.
+    pub cgroup: Option<crate::cgroup::Cgroup>,
 }
 
 impl Config {
@@ -81,6 +85,8 @@ impl Config {
             ignored_signals: SignalSet::empty(),
             blocked_signals: SignalSet::empty(),
             exit_grace: Duration::ZERO,
+            rlimits: Vec::new(),
+            cgroup: None,
         }
     }
 
@@ -94,6 +100,17 @@ impl Config {
             Step::Exec => Error::from(e).with_path(&self.program).into(),
             Step::Chdir => match &self.cwd {
                 Some(d) => Error::from(e).with_path(d).into(),
+                None => e.into(),
+            },
+            Step::Rlimit => match self.rlimits.get(e.detail as usize) {
+                Some(&(r, soft, hard)) => Error::from(e)
+                    .with_context(format!(
+                        "{} (soft {}, hard {})",
+                        r.name(),
+                        crate::limits::show(soft),
+                        crate::limits::show(hard)
+                    ))
+                    .into(),
                 None => e.into(),
             },
             Step::Join => match self.namespaces.joins.get(e.detail as usize) {

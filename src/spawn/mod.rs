@@ -21,6 +21,8 @@ pub(crate) mod stdio;
 
 use crate::caps::Capabilities;
 use crate::fs::Filesystem;
+#[allow(unused_imports)] // for rustdoc links
+use crate::limits::Resource;
 use crate::seccomp::SeccompProgram;
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -85,9 +87,9 @@ use crate::steps::Step;
 /// clone3 is missing), with the namespaces as clone flags, so the orchestrator never unshares
 /// anything itself. It runs only async-signal-safe code (see `src/child/`), sets the
 /// namespaces up, forks PROGRAM into its own process group, reaps every orphan, forwards
-/// signals, reports PROGRAM's raw wait status on a pipe, and exits; with a pid namespace the
-/// kernel then kills whatever is left. Without a pid namespace the init is a child subreaper
-/// and kills what is left itself.
+/// signals, reports PROGRAM's raw wait status on a pipe, kills and reaps whatever is left
+/// (so that its CPU time is in [`Child::resource_usage`]), and exits. Without a pid namespace
+/// the init is a child subreaper, to which orphans come.
 ///
 /// The orchestrator waits only on its own pidfds (never `waitpid(-1)`), so `tokio::process`
 /// children in the same process keep working.
@@ -323,6 +325,48 @@ impl Sandbox {
         self.cfg.output_limit = bytes;
         self
     }
+    /// Set the command's limit of `resource` to `soft` and `hard` ([`Resource::INFINITY`]
+    /// for none), with setrlimit(2) in the command's process just before its exec (after its
+    /// working directory, before its syscall filters and its capability drop); the command's
+    /// children inherit it, the init does not have it. A later call for the same resource
+    /// replaces the earlier one.
+    ///
+    /// Any process may lower its limits, and raise a soft limit up to its hard limit; raising
+    /// a hard limit above the caller's needs CAP_SYS_RESOURCE in the initial user namespace
+    /// (host root without a new user namespace), otherwise [`spawn`](Self::spawn) fails with
+    /// EPERM ([`Step::Rlimit`]); [`Resource::Nofile`] can never exceed fs.nr_open. A soft
+    /// limit above the hard one is refused by `spawn` as invalid input.
+    ///
+    /// [`Resource::Nproc`] is counted per user namespace since Linux 5.14 and does not bind a
+    /// command whose uid is host root: bound a sandbox's processes with a cgroup's pids.max
+    /// ([`cgroup`](Self::cgroup)) instead.
+    ///
+    /// ```no_run
+    /// use nsbox::{Resource, Sandbox};
+    /// # async fn f() -> std::io::Result<()> {
+    /// let mut sb = Sandbox::new("cc");
+    /// sb.rlimit(Resource::Cpu, 600, 610)
+    ///     .rlimit(Resource::Fsize, 1 << 30, 1 << 30)
+    ///     .rlimit(Resource::Core, 0, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn rlimit(&mut self, resource: crate::limits::Resource, soft: u64, hard: u64) -> &mut Self {
+        self.cfg.rlimits.retain(|(r, _, _)| *r != resource);
+        self.cfg.rlimits.push((resource, soft, hard));
+        self
+    }
+    /// Put the sandbox in a cgroup v2 leaf of its own, made under `cg`'s parent at spawn with
+    /// `cg`'s limits, and removed when the sandbox has ended (after `cgroup.kill` ends
+    /// anything left in it). The init is created in the leaf (clone3 `CLONE_INTO_CGROUP`;
+    /// on older kernels it joins the leaf before it forks the command), so the whole tree is
+    /// in it. [`Child::resource_usage`] then counts from the leaf's cpu.stat (every process
+    /// that was ever in it), and [`Child::end_reason`] reads its memory.events and
+    /// pids.events. A limit that cannot be applied fails the spawn ([`Step::Cgroup`], with a
+    /// hint naming what is missing), unless [`Cgroup::best_effort`](crate::Cgroup::best_effort).
+    pub fn cgroup(&mut self, cg: crate::cgroup::Cgroup) -> &mut Self {
+        self.cfg.cgroup = Some(cg);
+        self
+    }
     /// Run `hook` in the orchestrator after the namespaces exist and before the command runs.
     pub fn setup_hook(&mut self, hook: Arc<dyn SetupHook>) -> &mut Self {
         self.cfg.hook = Some(hook);
@@ -523,6 +567,7 @@ pub(crate) async fn start(p: Prepared) -> io::Result<Pending> {
         control_w,
         parent_ends,
         child_ends,
+        mut cgroup,
     } = p;
     let launched = if use_launcher {
         launcher::launch(&spec, &fds, &child_ends, &control_w).await
@@ -544,7 +589,13 @@ pub(crate) async fn start(p: Prepared) -> io::Result<Pending> {
     };
     // The child has its copies; close the parent's copies of the child's ends now.
     drop(child_ends);
-    Pending::new(pid, pidfd, report_r, control_w, parent_ends)
+    if let Some(leaf) = &mut cgroup {
+        leaf.dir = None;
+        leaf.procs = None;
+    }
+    let mut pending = Pending::new(pid, pidfd, report_r, control_w, parent_ends)?;
+    pending.cgroup = cgroup;
+    Ok(pending)
 }
 
 #[allow(dead_code)]

@@ -36,6 +36,8 @@ pub(crate) struct Prepared {
     /// The child's ends (report write end, control read end, stdio, joins, passed fds):
     /// kept open until the clone, closed right after.
     pub child_ends: Vec<Arc<OwnedFd>>,
+    /// The sandbox's cgroup leaf (its two fds are in `fds`, owned by the leaf).
+    pub cgroup: Option<crate::cgroup::Leaf>,
 }
 
 fn cstr(what: &'static str, s: &OsStr) -> io::Result<CString> {
@@ -231,12 +233,22 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
     }
     let mut parent_ends = ParentEnds::default();
     let moves = command_fds(sb, &mut held, &mut parent_ends)?;
-    // The fds in Plan order: report, control, joins (all in `held`, in that order), then the
-    // command's sources (some of them inherited numbers, not in `held`).
+    let rlimits = rlimits(sb)?;
+    // Last, so that nothing fails after the leaf is made (it goes away with `cgroup` then).
+    let cgroup = match &sb.cgroup {
+        Some(cg) => Some(crate::cgroup::Leaf::create(cg)?),
+        None => None,
+    };
+    // The fds in Plan order: report, control, joins (all in `held`, in that order), the
+    // cgroup leaf's directory and cgroup.procs, then the command's sources (some of them
+    // inherited numbers, not in `held`).
     let mut fds: Vec<RawFd> = held[..2 + join_types.len()]
         .iter()
         .map(|f| f.as_raw_fd())
         .collect();
+    if let Some((dir, procs)) = cgroup.as_ref().and_then(|l| l.fds()) {
+        fds.extend([dir, procs]);
+    }
     fds.extend(moves.iter().map(|(src, _)| *src));
     let spec = Spec {
         namespaces: kinds,
@@ -275,6 +287,8 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
             filters: sb.filters.iter().map(|p| p.as_bytes().to_vec()).collect(),
         },
         fs,
+        rlimits,
+        cgroup: cgroup.is_some(),
     };
     Ok(Prepared {
         spec,
@@ -285,7 +299,27 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
         control_w,
         parent_ends,
         child_ends: held,
+        cgroup,
     })
+}
+
+/// The rlimits, checked: a soft limit above its hard one is bad input.
+fn rlimits(sb: &Config) -> io::Result<Vec<(crate::limits::Resource, u64, u64)>> {
+    for &(r, soft, hard) in &sb.rlimits {
+        if soft > hard {
+            return Err(Error::invalid(
+                Step::Rlimit,
+                format!(
+                    "{}: the soft limit {} is above the hard limit {}",
+                    r.name(),
+                    crate::limits::show(soft),
+                    crate::limits::show(hard)
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(sb.rlimits.clone())
 }
 
 /// The prepared filesystem view: the one given, or the default with a mount namespace.

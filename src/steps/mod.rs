@@ -13,11 +13,14 @@
 //! - [`net`]: loopback up;
 //! - [`join`]: setns into a namespace given as an fd;
 //! - [`process`]: the init's own process settings (subreaper, no_new_privs, dumpable);
-//! - [`restrict`]: what the command gives up before its exec (seccomp filters, capabilities).
+//! - [`restrict`]: what the command gives up before its exec (seccomp filters, capabilities);
+//! - [`rlimits`]: the command's resource limits, set before its exec;
+//! - [`cgroup`]: the init's join of its cgroup leaf where the clone could not place it.
 //!
 //! Later steps (mounts of a filesystem view, cgroups, rlimits, seccomp, capabilities) go
 //! here too, with their rows in the table.
 
+pub mod cgroup;
 pub(crate) mod fs;
 pub mod ids;
 pub mod join;
@@ -25,6 +28,7 @@ pub mod mounts;
 pub mod net;
 pub mod process;
 pub mod restrict;
+pub mod rlimits;
 pub mod uts;
 
 use std::borrow::Cow;
@@ -124,6 +128,14 @@ steps! {
     Signal,
     /// Becoming the process that waits outside (enter mode: signalfd, terminal).
     Waiter,
+    /// Setting one of the command's rlimits ([`Sandbox::rlimit`](crate::Sandbox::rlimit)).
+    Rlimit,
+    /// Making or setting up the sandbox's cgroup v2 leaf
+    /// ([`Sandbox::cgroup`](crate::Sandbox::cgroup)), in the orchestrator.
+    Cgroup,
+    /// The init joining its cgroup leaf (writing `cgroup.procs`) where the clone could not
+    /// place it there.
+    CgroupJoin,
 }
 
 impl Step {
@@ -182,6 +194,9 @@ impl Step {
             Wait => "wait",
             Signal => "signal the sandbox",
             Waiter => "wait outside the pid namespace",
+            Rlimit => "setrlimit",
+            Cgroup => "cgroup",
+            CgroupJoin => "join the sandbox's cgroup (write cgroup.procs)",
         })
     }
 
@@ -248,6 +263,28 @@ impl Step {
             }
             (Pipe | Fds | Launcher, libc::ENFILE) => {
                 "the system-wide limit of open files (fs.file-max) was hit"
+            }
+            (Rlimit, libc::EPERM) => {
+                "raising a hard limit above the caller's needs CAP_SYS_RESOURCE in the initial \
+                 user namespace (host root without a new user namespace), and RLIMIT_NOFILE can \
+                 never exceed fs.nr_open (/proc/sys/fs/nr_open): lower the hard limit"
+            }
+            (CgroupJoin, libc::EACCES | libc::EPERM | libc::ENOENT) => {
+                "moving a process needs write access to cgroup.procs of the common ancestor of \
+                 its old and new cgroup: the orchestrator's cgroup and the parent must be in the \
+                 same delegated subtree (or use a kernel with clone3's CLONE_INTO_CGROUP, 5.7)"
+            }
+            (CgroupJoin, libc::EBUSY) => {
+                "the leaf has controllers enabled for children of its own, or is not a leaf"
+            }
+            (Cgroup, libc::EACCES | libc::EPERM) => {
+                "the parent cgroup is not delegated to this user: name one that is \
+                 (Cgroup::under), e.g. made by systemd-run --user --scope -p Delegate=yes"
+            }
+            (Rlimit, libc::EINVAL) => "the soft limit is above the hard limit",
+            (Exec, libc::ENOMEM | libc::E2BIG) => {
+                "the command's RLIMIT_AS or RLIMIT_STACK (Sandbox::rlimit) may be too small for \
+                 the program to be loaded"
             }
             (Exec, libc::ENOENT) => "no such program at that path or on PATH",
             (Exec, libc::EACCES) => {

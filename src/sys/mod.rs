@@ -160,7 +160,8 @@ pub(crate) fn force_clone3_fallback() {
     CLONE3.store(2, Ordering::Relaxed);
 }
 
-/// The arguments of clone3(2) (`struct clone_args`, first version: 64 bytes).
+/// The arguments of clone3(2) (`struct clone_args`, up to its third version: 88 bytes, with
+/// `cgroup`; the first 64 bytes are the first version).
 #[repr(C)]
 #[derive(Default)]
 struct CloneArgs {
@@ -172,14 +173,24 @@ struct CloneArgs {
     stack: u64,
     stack_size: u64,
     tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
 }
+
+/// clone3's `CLONE_INTO_CGROUP` (Linux 5.7): the child starts in the cgroup v2 directory
+/// given as an fd in `clone_args.cgroup`.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// The size of clone_args without `set_tid`, `set_tid_size` and `cgroup`.
+const CLONE_ARGS_SIZE_VER0: usize = 64;
 
 /// What [`clone_pidfd`] returned.
 pub(crate) enum Cloned {
     /// In the parent: the child's pid and a pidfd for it.
     Parent(i32, OwnedFd),
-    /// In the child.
-    Child,
+    /// In the child; `in_cgroup`: clone3 placed it in the cgroup asked for.
+    Child { in_cgroup: bool },
     /// In the parent, after the fallback with `CLONE_PARENT`: the child was made but
     /// pidfd_open(2) failed with `errno`. The child was SIGKILLed; it is the caller's
     /// *parent's* child, which must reap it by `pid` (unreaped, the pid cannot be reused).
@@ -199,6 +210,11 @@ pub(crate) fn force_pidfd_open_failure() {
 /// memory, SIGCHLD on exit) and get a pidfd for it: [clone3(2)] with `CLONE_PIDFD`, or,
 /// where clone3 is missing (ENOSYS, remembered), clone(2) followed by pidfd_open(2).
 ///
+/// `cgroup`, a cgroup v2 directory fd, places the child in it from its start
+/// (`CLONE_INTO_CGROUP`); where clone3 lacks it (E2BIG before Linux 5.7 or EINVAL) or is
+/// missing, the child is created where the caller is, and [`Cloned::Child`] says so: the
+/// child must move itself.
+///
 /// # Safety
 ///
 /// In the child, only async-signal-safe code may run until exec or `_exit` (the caller may be
@@ -206,11 +222,36 @@ pub(crate) fn force_pidfd_open_failure() {
 /// thread's: the child must not use pthread functions or `raise`.
 ///
 /// [clone3(2)]: https://man7.org/linux/man-pages/man2/clone3.2.html
-pub(crate) unsafe fn clone_pidfd(flags: u64) -> io::Result<Cloned> {
+pub(crate) unsafe fn clone_pidfd(flags: u64, cgroup: Option<RawFd>) -> io::Result<Cloned> {
+    // SAFETY: the caller's promise, passed on.
+    match unsafe { clone3_pidfd(flags, cgroup) } {
+        // Without CLONE_INTO_CGROUP (a kernel before 5.7, or one that refuses it here).
+        Err(e)
+            if cgroup.is_some() && matches!(e.raw_os_error(), Some(libc::E2BIG | libc::EINVAL)) =>
+        {
+            // SAFETY: as above.
+            unsafe { clone3_pidfd(flags, None) }
+        }
+        r => r,
+    }
+}
+
+/// [`clone_pidfd`] with or without the cgroup.
+///
+/// # Safety
+///
+/// As [`clone_pidfd`].
+unsafe fn clone3_pidfd(flags: u64, cgroup: Option<RawFd>) -> io::Result<Cloned> {
     if CLONE3.load(Ordering::Relaxed) != 2 {
         let mut pidfd: libc::c_int = -1;
+        let into = if cgroup.is_some() {
+            CLONE_INTO_CGROUP
+        } else {
+            0
+        };
         let args = CloneArgs {
-            flags: flags | libc::CLONE_PIDFD as u64,
+            flags: flags | libc::CLONE_PIDFD as u64 | into,
+            cgroup: cgroup.map_or(0, |fd| fd as u64),
             pidfd: &mut pidfd as *mut libc::c_int as u64,
             // With CLONE_PARENT the child inherits the caller's exit signal; clone3 insists
             // that exit_signal be 0 then.
@@ -221,17 +262,21 @@ pub(crate) unsafe fn clone_pidfd(flags: u64) -> io::Result<Cloned> {
             },
             ..Default::default()
         };
-        // SAFETY: `args` is a valid clone_args of the size passed; without CLONE_VM the child
-        // gets a copy of the address space and returns here with 0, as with fork(2).
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_clone3,
-                &args as *const CloneArgs,
-                std::mem::size_of::<CloneArgs>(),
-            )
+        let size = if cgroup.is_some() {
+            std::mem::size_of::<CloneArgs>()
+        } else {
+            CLONE_ARGS_SIZE_VER0
         };
+        // SAFETY: `args` is a valid clone_args of at least the size passed (its first
+        // version's 64 bytes, or all 88 with `cgroup`); without CLONE_VM the child gets a copy
+        // of the address space and returns here with 0, as with fork(2).
+        let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, size) };
         match cvt(r) {
-            Ok(0) => return Ok(Cloned::Child),
+            Ok(0) => {
+                return Ok(Cloned::Child {
+                    in_cgroup: cgroup.is_some(),
+                });
+            }
             Ok(pid) => {
                 CLONE3.store(1, Ordering::Relaxed);
                 // SAFETY: the kernel stored a new pidfd that nothing else owns.
@@ -243,7 +288,7 @@ pub(crate) unsafe fn clone_pidfd(flags: u64) -> io::Result<Cloned> {
         }
     }
     match raw_fork_flags(flags as libc::c_ulong) {
-        Ok(0) => Ok(Cloned::Child),
+        Ok(0) => Ok(Cloned::Child { in_cgroup: false }),
         Err(e) => Err(io::Error::from_raw_os_error(e)),
         Ok(pid) => match rustix_pidfd_open(pid) {
             Ok(fd) => Ok(Cloned::Parent(pid, fd)),

@@ -256,6 +256,14 @@ fn sandboxes_that_exit_signal_and_time_out_allocate_nothing_after_the_clone() {
                     .stdout(Stdio::piped());
                 let out = sb.output().await.expect("output");
                 assert_eq!(out.stdout, b"out\n", "{name}");
+
+                // rlimits, set in the command's process before its exec.
+                let mut sb = Sandbox::new("sh");
+                sb.args(["-c", "exit 4"])
+                    .namespaces(&ns)
+                    .rlimit(nsbox::Resource::Core, 0, 0)
+                    .rlimit(nsbox::Resource::Nofile, 64, 64);
+                assert_eq!(sb.status().await.expect("spawn").code(), Some(4), "{name}");
             });
         });
     }
@@ -285,6 +293,14 @@ fn failed_setups_and_execs_allocate_nothing_after_the_clone() {
                 if let Ok(mut c) = sb.spawn().await {
                     c.wait().await.expect("wait");
                 }
+
+                // An rlimit refused (RLIMIT_NOFILE above fs.nr_open).
+                let mut sb = Sandbox::new("true");
+                sb.namespaces(&ns)
+                    .rlimit(nsbox::Resource::Nofile, 64, u64::MAX - 1);
+                sb.spawn()
+                    .await
+                    .expect_err("RLIMIT_NOFILE above fs.nr_open");
             });
         });
     }

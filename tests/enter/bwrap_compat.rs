@@ -302,10 +302,13 @@ fn the_json_status_is_bubblewraps_plus_the_signal() {
     }
     // --info-fd: the first object only.
     let mut c = std::process::Command::new("sh");
-    c.args(["-c", "exec 3>&1 1>/dev/null; exec \"$0\" -U -p --info-fd 3 -- true"])
-        .arg(nsrun_path())
-        .env(MARKER_VAR, &m)
-        .stdin(std::process::Stdio::null());
+    c.args([
+        "-c",
+        "exec 3>&1 1>/dev/null; exec \"$0\" -U -p --info-fd 3 -- true",
+    ])
+    .arg(nsrun_path())
+    .env(MARKER_VAR, &m)
+    .stdin(std::process::Stdio::null());
     let info = run(c);
     assert_eq!(info.stdout.lines().count(), 1, "{info:?}");
     assert!(info.stdout.starts_with("{ \"child-pid\": "), "{info:?}");

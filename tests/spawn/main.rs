@@ -11,10 +11,12 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cgroups;
 mod clone_fallback;
 mod concurrency;
 mod die_with_parent;
 mod drop;
+mod end_reason;
 mod exit_grace;
 mod fds;
 mod hook;
@@ -26,6 +28,7 @@ mod leftovers;
 mod orchestrator_example;
 mod output_facts;
 mod output_limit;
+mod rlimits;
 mod signal_state;
 mod signals;
 mod smoke;
@@ -34,4 +37,5 @@ mod stdio_conversions;
 mod timeout;
 mod tokio_process;
 mod tracing_span;
+mod tree_usage;
 mod try_wait;

@@ -1,0 +1,428 @@
+//! cgroup v2: a leaf of its own for each sandbox ([`Cgroup`], given to
+//! [`Sandbox::cgroup`](crate::Sandbox::cgroup)), its limits, and what the kernel accounted
+//! for the whole tree in it ([`CgroupStats`]).
+//!
+//! All of this runs in the orchestrator (plain std file calls): the leaf is made and its
+//! limits written before the clone, the init is created in it (clone3 `CLONE_INTO_CGROUP`;
+//! where that is missing the init writes itself into the leaf's `cgroup.procs`, opened here,
+//! before it forks the command), and when the init has been reaped the leaf's statistics
+//! are read, `cgroup.kill` ends whatever is left and the leaf is removed.
+
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::steps::Step;
+
+/// Where and with which limits a sandbox gets its cgroup v2 leaf. Each sandbox gets a leaf
+/// of its own, `PARENT/nsbox-PID-N`, made at spawn and removed when the sandbox has ended.
+///
+/// A limit whose controller is not enabled for the parent's children (its
+/// `cgroup.subtree_control`) cannot be applied: that is an error by default, whose hint says
+/// what is missing; with [`best_effort`](Self::best_effort) the sandbox runs without it and
+/// [`Child::unapplied_limits`](crate::Child::unapplied_limits) names it.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// let mut cg = nsbox::Cgroup::under("/sys/fs/cgroup/build.slice/actions");
+/// cg.memory_max(2 << 30).pids_max(512).cpu_max(200_000, 100_000);
+/// let mut sb = nsbox::Sandbox::new("make");
+/// sb.cgroup(cg);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cgroup {
+    parent: Option<PathBuf>,
+    /// (file, value) pairs, in the order given; one per file.
+    limits: Vec<(&'static str, String)>,
+    best_effort: bool,
+}
+
+impl Cgroup {
+    /// Leaves under the process's own cgroup v2 (from `/proc/self/cgroup` and the cgroup2
+    /// mount), which must be writable by this user (delegated).
+    pub fn detect() -> Cgroup {
+        Cgroup::default()
+    }
+
+    /// Leaves under `parent`, a directory of a cgroup v2 hierarchy.
+    pub fn under(parent: impl AsRef<Path>) -> Cgroup {
+        Cgroup {
+            parent: Some(parent.as_ref().to_owned()),
+            ..Cgroup::default()
+        }
+    }
+
+    fn set(&mut self, file: &'static str, value: String) -> &mut Self {
+        self.limits.retain(|(f, _)| *f != file);
+        self.limits.push((file, value));
+        self
+    }
+
+    /// `memory.max`: the hard memory limit in bytes; beyond it the OOM killer acts inside
+    /// the leaf ([`EndReason::OutOfMemory`](crate::EndReason::OutOfMemory)).
+    pub fn memory_max(&mut self, bytes: u64) -> &mut Self {
+        self.set("memory.max", bytes.to_string())
+    }
+    /// `memory.swap.max`: swap in bytes (0: none).
+    pub fn memory_swap_max(&mut self, bytes: u64) -> &mut Self {
+        self.set("memory.swap.max", bytes.to_string())
+    }
+    /// `memory.high`: the throttling threshold in bytes.
+    pub fn memory_high(&mut self, bytes: u64) -> &mut Self {
+        self.set("memory.high", bytes.to_string())
+    }
+    /// `pids.max`: the most processes and threads in the leaf; a fork beyond fails with
+    /// EAGAIN ([`EndReason::ProcessLimit`](crate::EndReason::ProcessLimit)).
+    pub fn pids_max(&mut self, n: u64) -> &mut Self {
+        self.set("pids.max", n.to_string())
+    }
+    /// `cpu.max`: at most `quota_us` of CPU time per `period_us`.
+    pub fn cpu_max(&mut self, quota_us: u64, period_us: u64) -> &mut Self {
+        self.set("cpu.max", format!("{quota_us} {period_us}"))
+    }
+    /// `cpu.weight`: the share of CPU against siblings (1 to 10000, default 100).
+    pub fn cpu_weight(&mut self, weight: u64) -> &mut Self {
+        self.set("cpu.weight", weight.to_string())
+    }
+    /// `io.max`: one line as the kernel takes it, `MAJ:MIN rbps=N wbps=N riops=N wiops=N`.
+    pub fn io_max(&mut self, line: impl Into<String>) -> &mut Self {
+        self.set("io.max", line.into())
+    }
+    /// Run without the limits that cannot be applied instead of failing (default false).
+    pub fn best_effort(&mut self, on: bool) -> &mut Self {
+        self.best_effort = on;
+        self
+    }
+}
+
+/// What the cgroup v2 leaf accounted for the whole sandbox (every process that was ever in
+/// it, those killed at the end included), read when the sandbox ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CgroupStats {
+    /// cpu.stat `usage_usec`.
+    pub cpu_usage: Duration,
+    /// cpu.stat `user_usec`.
+    pub cpu_user: Duration,
+    /// cpu.stat `system_usec`.
+    pub cpu_system: Duration,
+    /// memory.peak, in bytes (with the memory controller, Linux 5.19 and later): the most
+    /// memory charged to the leaf at once, page cache included.
+    pub memory_peak: Option<u64>,
+    /// memory.events `oom`: times the leaf hit memory.max.
+    pub oom: u64,
+    /// memory.events `oom_kill`: processes the OOM killer killed in the leaf.
+    pub oom_kill: u64,
+    /// pids.peak (with the pids controller, Linux 6.1 and later).
+    pub pids_peak: Option<u64>,
+    /// pids.events `max`: forks refused at pids.max.
+    pub pids_max_hits: u64,
+}
+
+/// The controller a limit file needs.
+fn controller(file: &str) -> &str {
+    file.split('.').next().unwrap_or(file)
+}
+
+/// The cgroup2 mount point, from /proc/self/mountinfo.
+fn v2_mount() -> Option<PathBuf> {
+    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        if post.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        Some(PathBuf::from(pre.split_whitespace().nth(4)?))
+    })
+}
+
+/// This process's own cgroup v2 directory.
+fn own_cgroup() -> io::Result<PathBuf> {
+    let hint = "this host has no cgroup v2 hierarchy (a cgroup v1 host): nsbox's cgroup \
+                limits need cgroup v2; rlimits (Sandbox::rlimit) work everywhere";
+    let mount = v2_mount().ok_or_else(|| {
+        Error::failed(
+            Step::Cgroup,
+            io::ErrorKind::NotFound,
+            "no cgroup2 filesystem is mounted",
+        )
+        .with_hint(hint)
+    })?;
+    let own = fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| Error::from_std(Step::Cgroup, &e).with_path("/proc/self/cgroup"))?;
+    let rel = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or_else(|| {
+            Error::failed(
+                Step::Cgroup,
+                io::ErrorKind::NotFound,
+                "/proc/self/cgroup has no cgroup v2 line",
+            )
+            .with_hint(hint)
+        })?;
+    Ok(mount.join(rel.trim_start_matches('/')))
+}
+
+fn read(path: &Path) -> io::Result<String> {
+    fs::read_to_string(path).map_err(|e| Error::from_std(Step::Cgroup, &e).with_path(path).into())
+}
+
+/// `key value` lines (cpu.stat, memory.events, pids.events, cgroup.events).
+fn field(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok())?
+    })
+}
+
+/// The hint for a limit whose controller is missing.
+fn missing_hint(parent: &Path, ctl: &str, available: &str) -> String {
+    if available.split_whitespace().any(|c| c == ctl) {
+        format!(
+            "enable it for the parent's children: echo +{ctl} > {}",
+            parent.join("cgroup.subtree_control").display()
+        )
+    } else {
+        format!(
+            "the {ctl} controller is not available in {} (its cgroup.controllers: {:?}): it \
+             is not delegated to this subtree, or this host runs it on cgroup v1; delegate a \
+             subtree with it (systemd-run --user --scope -p Delegate=yes ...), or use \
+             Cgroup::best_effort",
+            parent.display(),
+            available.trim()
+        )
+    }
+}
+
+/// A sandbox's leaf, made by [`Leaf::create`]. Dropping it reads nothing: it kills what is
+/// left in it (cgroup.kill), waits until it is empty and removes it.
+#[derive(Debug)]
+pub(crate) struct Leaf {
+    path: PathBuf,
+    /// The leaf's directory (for clone3's CLONE_INTO_CGROUP) and its cgroup.procs (for the
+    /// init's join where clone3 cannot place it), until the clone.
+    pub dir: Option<OwnedFd>,
+    pub procs: Option<OwnedFd>,
+    /// The limits that were not applied (best effort).
+    pub unapplied: Vec<String>,
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+impl Leaf {
+    /// Make the leaf under the configured parent and write its limits.
+    pub(crate) fn create(cg: &Cgroup) -> io::Result<Leaf> {
+        let parent = match &cg.parent {
+            Some(p) => p.clone(),
+            None => own_cgroup()?,
+        };
+        let subtree = read(&parent.join("cgroup.subtree_control")).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                Error::failed(
+                    Step::Cgroup,
+                    io::ErrorKind::NotFound,
+                    format!("{} is not a cgroup v2 directory", parent.display()),
+                )
+                .with_hint("name a directory of the cgroup2 mount (see /proc/self/mountinfo)")
+                .into()
+            } else {
+                e
+            }
+        })?;
+        let mut unapplied = Vec::new();
+        let mut apply = Vec::new();
+        for (file, value) in &cg.limits {
+            let ctl = controller(file);
+            if subtree.split_whitespace().any(|c| c == ctl) {
+                apply.push((*file, value));
+                continue;
+            }
+            if cg.best_effort {
+                unapplied.push(file.to_string());
+                continue;
+            }
+            let available =
+                fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+            return Err(Error::failed(
+                Step::Cgroup,
+                io::ErrorKind::Unsupported,
+                format!(
+                    "{file} needs the {ctl} controller, which is not enabled for the children of {}",
+                    parent.display()
+                ),
+            )
+            .with_hint(missing_hint(&parent, ctl, &available))
+            .into());
+        }
+        let name = format!(
+            "nsbox-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = parent.join(name);
+        fs::create_dir(&path).map_err(|e| {
+            let err = Error::from_std(Step::Cgroup, &e).with_path(&path);
+            match e.kind() {
+                io::ErrorKind::PermissionDenied => err.with_hint(
+                    "the parent cgroup is not delegated to this user: name one that is \
+                     (Cgroup::under), e.g. made by systemd-run --user --scope -p Delegate=yes",
+                ),
+                _ => err,
+            }
+        })?;
+        // From here on, the leaf goes away with `leaf` on any error.
+        let mut leaf = Leaf {
+            path,
+            dir: None,
+            procs: None,
+            unapplied,
+        };
+        for (file, value) in apply {
+            let p = leaf.path.join(file);
+            match fs::write(&p, value.as_bytes()) {
+                Ok(()) => {}
+                Err(e) if cg.best_effort => {
+                    tracing::debug!(file, error = %e, "cgroup limit not applied");
+                    leaf.unapplied.push(file.to_string());
+                }
+                Err(e) => {
+                    let mut err = Error::from_std(Step::Cgroup, &e)
+                        .with_path(&p)
+                        .with_context(format!("(write {value:?})"));
+                    if e.kind() == io::ErrorKind::NotFound {
+                        err = err.with_hint(
+                            "this kernel does not have the file (memory.swap.max needs swap \
+                             accounting)",
+                        );
+                    }
+                    return Err(err.into());
+                }
+            }
+        }
+        let open = |name: &str, flags: rustix::fs::OFlags| -> io::Result<OwnedFd> {
+            let p = leaf.path.join(name);
+            rustix::fs::open(
+                &p,
+                flags | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| {
+                Error::os(Step::Cgroup, e.raw_os_error())
+                    .with_path(&p)
+                    .into()
+            })
+        };
+        leaf.dir = Some(open(
+            ".",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+        )?);
+        leaf.procs = Some(open("cgroup.procs", rustix::fs::OFlags::WRONLY)?);
+        Ok(leaf)
+    }
+
+    /// The fds the clone needs (the directory, cgroup.procs).
+    pub(crate) fn fds(&self) -> Option<(RawFd, RawFd)> {
+        Some((
+            self.dir.as_ref()?.as_raw_fd(),
+            self.procs.as_ref()?.as_raw_fd(),
+        ))
+    }
+
+    /// End the sandbox's cgroup: kill what is left, wait until it is empty, then read what
+    /// it accounted and remove it. Idempotent; `None` when the statistics cannot be read.
+    pub(crate) fn finish(&mut self) -> Option<CgroupStats> {
+        self.dir = None;
+        self.procs = None;
+        if self.path.as_os_str().is_empty() {
+            return None;
+        }
+        self.kill_and_wait();
+        let stats = self.stats();
+        self.remove();
+        stats
+    }
+
+    fn stats(&self) -> Option<CgroupStats> {
+        let cpu = fs::read_to_string(self.path.join("cpu.stat")).ok()?;
+        let usec = |k| Duration::from_micros(field(&cpu, k).unwrap_or(0));
+        let text = |f: &str| fs::read_to_string(self.path.join(f)).ok();
+        let num = |f: &str| text(f).and_then(|t| t.trim().parse().ok());
+        let mem = text("memory.events").unwrap_or_default();
+        let pids = text("pids.events").unwrap_or_default();
+        Some(CgroupStats {
+            cpu_usage: usec("usage_usec"),
+            cpu_user: usec("user_usec"),
+            cpu_system: usec("system_usec"),
+            memory_peak: num("memory.peak"),
+            oom: field(&mem, "oom").unwrap_or(0),
+            oom_kill: field(&mem, "oom_kill").unwrap_or(0),
+            pids_peak: num("pids.peak"),
+            pids_max_hits: field(&pids, "max").unwrap_or(0),
+        })
+    }
+
+    fn populated(&self) -> bool {
+        fs::read_to_string(self.path.join("cgroup.events"))
+            .map(|t| field(&t, "populated") == Some(1))
+            .unwrap_or(false)
+    }
+
+    /// cgroup.kill (Linux 5.14; before it, SIGKILL to each pid of cgroup.procs, again until
+    /// it is empty), then wait on cgroup.events (poll's POLLPRI says it changed) until the
+    /// leaf is unpopulated. Bounded: a process that cannot die (stuck in the kernel) leaves
+    /// the leaf in place, with a message.
+    fn kill_and_wait(&self) {
+        if !self.populated() {
+            return;
+        }
+        let events = fs::File::open(self.path.join("cgroup.events")).ok();
+        for _ in 0..600 {
+            if fs::write(self.path.join("cgroup.kill"), b"1").is_err() {
+                let procs = fs::read_to_string(self.path.join("cgroup.procs")).unwrap_or_default();
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    }
+                }
+            }
+            if !self.populated() {
+                return;
+            }
+            if let Some(ev) = &events {
+                let mut fds = [rustix::event::PollFd::new(
+                    ev,
+                    rustix::event::PollFlags::PRI,
+                )];
+                let _ = rustix::event::poll(
+                    &mut fds,
+                    Some(&rustix::time::Timespec {
+                        tv_sec: 0,
+                        tv_nsec: 100_000_000,
+                    }),
+                );
+            }
+        }
+        tracing::warn!(leaf = %self.path.display(), "cgroup still populated after cgroup.kill");
+    }
+
+    fn remove(&mut self) {
+        match fs::remove_dir(&self.path) {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(leaf = %self.path.display(), error = %e, "cgroup leaf not removed")
+            }
+        }
+        self.path = PathBuf::new();
+    }
+}
+
+impl Drop for Leaf {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
