@@ -88,6 +88,7 @@ pub(crate) enum Op {
     Dev(PathBuf),
     Proc(PathBuf),
     Mqueue(PathBuf),
+    Sysfs(PathBuf),
     Dir {
         dst: PathBuf,
         mode: u32,
@@ -242,6 +243,11 @@ impl Filesystem {
     pub fn mqueue(&mut self, dst: impl Into<PathBuf>) -> &mut Self {
         self.push(Op::Mqueue(dst.into()))
     }
+    /// A fresh sysfs at `dst`, read-only (needs a new network namespace: it then shows only
+    /// that namespace's interfaces).
+    pub fn sysfs(&mut self, dst: impl Into<PathBuf>) -> &mut Self {
+        self.push(Op::Sysfs(dst.into()))
+    }
     /// A directory at `dst` (and its parents) with `mode`.
     pub fn dir(&mut self, dst: impl Into<PathBuf>, mode: u32) -> &mut Self {
         self.push(Op::Dir {
@@ -330,6 +336,7 @@ pub(crate) enum Kind {
     Overlay,
     Hide,
     Chmod,
+    Sysfs,
 }
 
 impl Kind {
@@ -337,6 +344,7 @@ impl Kind {
         use Kind::*;
         [
             Bind, Tmpfs, Dev, Proc, Mqueue, Dir, Symlink, File, RemountRo, Overlay, Hide, Chmod,
+            Sysfs,
         ]
         .into_iter()
         .find(|k| *k as u8 == c)
@@ -425,6 +433,7 @@ impl Kind {
             Kind::Overlay => "overlay",
             Kind::Hide => "hide",
             Kind::Chmod => "chmod",
+            Kind::Sysfs => "sysfs",
         }
     }
 }
@@ -550,6 +559,7 @@ impl Filesystem {
                 }
                 Op::Proc(dst) => op(Kind::Proc, -1, dst, 0, 0, Vec::new())?,
                 Op::Mqueue(dst) => op(Kind::Mqueue, -1, dst, 0, 0, Vec::new())?,
+                Op::Sysfs(dst) => op(Kind::Sysfs, -1, dst, 0, 0, Vec::new())?,
                 Op::Dir { dst, mode } => op(Kind::Dir, -1, dst, 0, *mode, Vec::new())?,
                 Op::Symlink { target, dst } => {
                     let t = cstring("symlink target", target.as_os_str().as_bytes())?;

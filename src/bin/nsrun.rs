@@ -236,7 +236,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "nsrun always runs its own pid 1, which reaps and forwards signals",
     ),
     ("--userns-block-fd", "nsrun writes the id maps itself"),
-    ("--sync-fd", "not supported yet"),
     ("--userns", "joining a user namespace: use --join user:PATH"),
     ("--userns2", "not supported"),
     ("--pidns", "joining a pid namespace: use --join pid:PATH"),
@@ -391,6 +390,21 @@ fn take_fs_args(argv: Vec<OsString>) -> Result<(FsArgs, Vec<OsString>), String> 
                     out.json_status_fd = Some(fd);
                 }
             }
+            "--sync-fd" => {
+                // Kept open by nsrun's processes (never PROGRAM) until the sandbox is gone,
+                // so that its reader sees EOF then.
+                let fd = value("an fd")?;
+                let fd: i32 = fd
+                    .to_string_lossy()
+                    .parse()
+                    .map_err(|_| format!("--sync-fd {fd:?}: not an fd"))?;
+                // SAFETY: F_SETFD on a number the caller gave; a closed one fails with EBADF.
+                if fd < 3 || unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+                    return Err(format!(
+                        "--sync-fd {fd}: not an open file descriptor above 2"
+                    ));
+                }
+            }
             "--die-with-parent" => out.die_with_parent = true,
             "--unshare-cgroup" | "--unshare-cgroup-try" => out.cgroup = true,
             "--share-net" => out.share_net = true,
@@ -401,7 +415,8 @@ fn take_fs_args(argv: Vec<OsString>) -> Result<(FsArgs, Vec<OsString>), String> 
         }
         if matches!(
             s.as_str(),
-            "--json-status-fd"
+            "--sync-fd"
+                | "--json-status-fd"
                 | "--info-fd"
                 | "--chdir"
                 | "--setenv"

@@ -350,6 +350,26 @@ fn filesystem(
     if fs.base == crate::fs::Base::Empty && fresh_proc {
         fs.proc("/proc");
     }
+    if fs.base == crate::fs::Base::HostReadOnly {
+        // The host's /dev/shm, /dev/mqueue and /sys belong to the host's IPC and network
+        // namespaces: a new namespace gets fresh ones, before the caller's own mounts.
+        let kinds = sb.namespaces.kinds();
+        let mut fresh = crate::fs::Filesystem::host_read_only();
+        let dir = |p: &str| std::path::Path::new(p).is_dir();
+        if kinds.contains(Namespace::Ipc) {
+            if dir("/dev/shm") {
+                fresh.tmpfs_with("/dev/shm", None, Some(0o1777));
+            }
+            if dir("/dev/mqueue") {
+                fresh.mqueue("/dev/mqueue");
+            }
+        }
+        if kinds.contains(Namespace::Net) && dir("/sys") {
+            fresh.sysfs("/sys");
+        }
+        fresh.ops.append(&mut fs.ops);
+        fs.ops = fresh.ops;
+    }
     if fs.base == crate::fs::Base::Host && fs.ops.is_empty() {
         return Ok(None);
     }

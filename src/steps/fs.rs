@@ -315,6 +315,15 @@ fn apply(
                 target.as_fd(),
             )
         }
+        Kind::Sysfs => {
+            let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
+            mount_new(
+                c"sysfs",
+                b"",
+                SAFE | MountAttrFlags::MOUNT_ATTR_NOEXEC | MountAttrFlags::MOUNT_ATTR_RDONLY,
+                target.as_fd(),
+            )
+        }
         Kind::Mqueue => {
             let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
             // Flags as bubblewrap's.

@@ -350,3 +350,33 @@ async fn the_host_view_creates_no_mount_point_on_the_host() {
     assert!(err.to_string().contains("missing"), "{err}");
     assert!(!missing.exists(), "a directory was made on the host");
 }
+
+/// With the host read-only, a new IPC namespace gets a fresh /dev/shm (a file made there
+/// does not appear on the host's) and a new network namespace a fresh, read-only /sys (its
+/// /sys/class/net lists only the namespace's own loopback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_ipc_and_network_namespaces_get_their_own_shm_and_sys() {
+    let name = format!("nsbox-shm-{}", marker());
+    let script = r#"
+        : > "/dev/shm/$1" && echo "shm: written"
+        ls /sys/class/net | tr '\n' ' '; echo
+        (: > /sys/nsbox-probe) 2>/dev/null && echo "sys: written" || echo "sys: refused"
+    "#;
+    let out = sh_in(
+        "fresh shm and sys",
+        Filesystem::sandbox_default(),
+        script,
+        &[&name],
+    )
+    .await;
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("shm: written"), "{}", out.stdout);
+    assert!(out.stdout.contains("\nlo \n"), "{}", out.stdout);
+    assert!(out.stdout.contains("sys: refused"), "{}", out.stdout);
+    if Path::new("/dev/shm").is_dir() {
+        assert!(
+            !Path::new("/dev/shm").join(&name).exists(),
+            "the host's /dev/shm got it"
+        );
+    }
+}
