@@ -708,32 +708,51 @@ fn build_variants(launcher: bool) -> Vec<Variant> {
         None,
         Kind::Tokio(bw),
     );
+    // The same namespaces as d (user+pid+mnt+uts+ipc) and as e (the same and net), for
+    // unshare(1) and bubblewrap: every ratio compares like with like.
+    let tool = |argv: &[&str]| Kind::Tokio(argv.iter().map(|s| s.to_string()).collect());
     add(
-        "unshare",
-        "f. unshare -Urpf --mount-proc".into(),
+        "unshare/Five",
+        "f. unshare -Urpfiu --mount-proc (as d)".into(),
         None,
-        Kind::Tokio(
-            ["unshare", "-Urpf", "--mount-proc", "/bin/true"]
-                .map(String::from)
-                .to_vec(),
-        ),
+        tool(&["unshare", "-Urpfiu", "--mount-proc", "/bin/true"]),
     );
     add(
-        "bwrap",
-        "f. bwrap --unshare-all --dev-bind / /".into(),
+        "unshare/Six",
+        "f. unshare -Urpfiun --mount-proc (as e)".into(),
         None,
-        Kind::Tokio(
-            [
-                "bwrap",
-                "--unshare-all",
-                "--dev-bind",
-                "/",
-                "/",
-                "/bin/true",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ),
+        tool(&["unshare", "-Urpfiun", "--mount-proc", "/bin/true"]),
+    );
+    add(
+        "bwrap/Five",
+        "f. bwrap --unshare-all --share-net --dev-bind / / --proc /proc (as d)".into(),
+        None,
+        tool(&[
+            "bwrap",
+            "--unshare-all",
+            "--share-net",
+            "--dev-bind",
+            "/",
+            "/",
+            "--proc",
+            "/proc",
+            "/bin/true",
+        ]),
+    );
+    add(
+        "bwrap/Six",
+        "f. bwrap --unshare-all --dev-bind / / --proc /proc (as e)".into(),
+        None,
+        tool(&[
+            "bwrap",
+            "--unshare-all",
+            "--dev-bind",
+            "/",
+            "/",
+            "--proc",
+            "/proc",
+            "/bin/true",
+        ]),
     );
     v
 }
@@ -1030,7 +1049,7 @@ fn target_line(name: &str, value: Option<f64>, limit: f64, le: bool, what: Strin
 }
 
 fn print_targets(vs: &[Variant], rows: &[RssRow], launcher: bool) {
-    println!("\nissue 4 targets (ratios from this run):");
+    println!("\ntargets (ratios from this run; every comparison with the same namespaces):");
     let modes: &[&str] = if launcher {
         &["direct", "launcher"]
     } else {
@@ -1043,9 +1062,33 @@ fn print_targets(vs: &[Variant], rows: &[RssRow], launcher: bool) {
     for mode in modes {
         println!(" nsbox {mode}:");
         let lat_targets = [
-            ("d / floor(same flags), latency", "Five", "floor/Five", 1.25),
-            ("e / floor(same flags), latency", "Six", "floor/Six", 1.25),
-            ("d / bwrap, latency", "Five", "bwrap", 0.5),
+            ("d / floor(same flags), latency", "Five", "floor/Five", 1.0),
+            ("e / floor(same flags), latency", "Six", "floor/Six", 1.0),
+            (
+                "d / bwrap(same namespaces), latency",
+                "Five",
+                "bwrap/Five",
+                0.5,
+            ),
+            (
+                "e / bwrap(same namespaces), latency",
+                "Six",
+                "bwrap/Six",
+                0.5,
+            ),
+            (
+                "d / unshare(same namespaces), latency",
+                "Five",
+                "unshare/Five",
+                0.6,
+            ),
+            (
+                "e / unshare(same namespaces), latency",
+                "Six",
+                "unshare/Six",
+                0.6,
+            ),
+            ("c / tokio::process, latency", "None", "tokio", 1.3),
         ];
         for (name, f, other, limit) in lat_targets {
             let key = format!("nsbox/{f}/{mode}");
@@ -1089,7 +1132,7 @@ fn print_targets(vs: &[Variant], rows: &[RssRow], launcher: bool) {
             target_line(
                 &format!("{letter} / floor, throughput at concurrency 8"),
                 paired_thr(vs, &key, &fl_key, 1),
-                0.8,
+                1.5,
                 false,
                 format!(
                     "{} vs {} spawns/s ({})",
@@ -1097,6 +1140,28 @@ fn print_targets(vs: &[Variant], rows: &[RssRow], launcher: bool) {
                     n(fl),
                     fmt_ratio(ratio(t, fl))
                 ),
+            );
+        }
+        let cpu = |key: &str| find(vs, key).and_then(|v| median(&v.cpu_us));
+        for (letter, f) in [("d", "Five"), ("e", "Six")] {
+            let key = format!("nsbox/{f}/{mode}");
+            let fl_key = format!("floor/{f}");
+            let (a, b) = (cpu(&key), cpu(&fl_key));
+            target_line(
+                &format!("{letter} / floor, CPU per spawn"),
+                ratio(a, b),
+                1.0,
+                true,
+                format!("{} vs {}", fmt_us(a), fmt_us(b)),
+            );
+            let (t8, t64) = (thr_median(vs, &key, 1), thr_median(vs, &key, 2));
+            let n = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.0}"));
+            target_line(
+                &format!("{letter}: throughput at concurrency 64 / at 8"),
+                ratio(t64, t8),
+                1.0,
+                false,
+                format!("{} vs {} spawns/s", n(t64), n(t8)),
             );
         }
         let col = format!("d {mode}");
