@@ -156,10 +156,15 @@ impl Filesystem {
         }
     }
     /// The default view of a [`Sandbox`](crate::Sandbox) with a mount namespace: the host
-    /// read-only, with a fresh tmpfs on `/tmp`.
+    /// read-only, with a fresh tmpfs on `/tmp`, and one on `/run` (where it exists): a
+    /// read-only mount does not stop connect(2), and the host's daemons listen there (docker,
+    /// systemd, D-Bus).
     pub fn sandbox_default() -> Self {
         let mut fs = Filesystem::host_read_only();
         fs.tmpfs("/tmp");
+        if Path::new("/run").is_dir() {
+            fs.tmpfs("/run");
+        }
         fs
     }
 
@@ -473,6 +478,34 @@ fn cstring(what: &str, b: &[u8]) -> io::Result<CString> {
     CString::new(b).map_err(|_| bad(format!("{what} {:?} has a NUL", OsStr::from_bytes(b))))
 }
 
+/// A writable source: [`source`], refusing a path through a symlink. What the sandbox may
+/// write is what the caller named, never where a symlink (one an earlier sandbox may have
+/// planted in a directory it could write) leads.
+fn writable_source(p: &Path) -> io::Result<Option<(PathBuf, bool)>> {
+    let abs = std::path::absolute(p)
+        .map_err(|e| io::Error::from(Error::from_std(Step::Filesystem, &e).with_path(p)))?;
+    let mut at = PathBuf::new();
+    for c in abs.components() {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::os(Step::Filesystem, libc::ELOOP)
+                    .with_context("(a writable source through a symlink)")
+                    .with_path(&at)
+                    .with_hint(
+                        "give the real path: what a sandbox may write is never where a symlink \
+                         leads",
+                    )
+                    .into());
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::from_std(Step::Filesystem, &e).with_path(&at).into()),
+        }
+    }
+    source(&abs)
+}
+
 /// The caller's path `p`, made absolute and canonical (symlinks resolved now); `None` when
 /// it does not exist.
 fn source(p: &Path) -> io::Result<Option<(PathBuf, bool)>> {
@@ -516,7 +549,12 @@ impl Filesystem {
                     dev,
                     try_,
                 } => {
-                    let Some((canon, dir)) = source(src)? else {
+                    let found = if *read_only {
+                        source(src)?
+                    } else {
+                        writable_source(src)?
+                    };
+                    let Some((canon, dir)) = found else {
                         if *try_ {
                             continue;
                         }
@@ -533,14 +571,14 @@ impl Filesystem {
                     op(Kind::Bind, s, dst, flags, 0, Vec::new())?;
                 }
                 Op::Writable(p) => {
-                    let Some((canon, dir)) = source(p)? else {
+                    let Some((canon, dir)) = writable_source(p)? else {
                         return Err(Error::os(Step::Filesystem, libc::ENOENT)
                             .with_context("(writable path)")
                             .with_path(p)
                             .into());
                     };
                     let s = add_source(&mut sources, canon.as_os_str().as_bytes())?;
-                    let flags = DEV | if dir { SRC_DIR } else { 0 };
+                    let flags = if dir { SRC_DIR } else { 0 };
                     op(Kind::Bind, s, &canon, flags, 0, Vec::new())?;
                 }
                 Op::Tmpfs { dst, size, mode } => {

@@ -137,6 +137,41 @@ fn user_namespace_rules() -> Vec<Rule> {
     ]
 }
 
+/// Modes with the setuid or setgid bit: a file the command makes setuid would run with its
+/// owner's rights outside the sandbox (with root mapped to host root, as real root).
+const SET_ID: u32 = 0o6000;
+
+/// The calls that set a file's mode, refused with a setuid or setgid bit in it: chmod,
+/// fchmod, fchmodat, fchmodat2, and creating a file with open, openat or creat. openat2
+/// takes its mode in memory a filter cannot read: ENOSYS, so that callers fall back to openat.
+fn set_id_rules() -> Vec<Rule> {
+    use Refuse::*;
+    let r = |native: Option<i64>, i386: Option<u32>, refuse| Rule {
+        native,
+        i386,
+        refuse,
+    };
+    #[allow(unused_mut)]
+    let mut v = vec![
+        r(Some(libc::SYS_fchmod), Some(94), ArgHasBits(1, SET_ID)),
+        r(Some(libc::SYS_fchmodat), Some(306), ArgHasBits(2, SET_ID)),
+        r(Some(452), Some(452), ArgHasBits(2, SET_ID)), // fchmodat2
+        r(Some(libc::SYS_openat), Some(295), ArgHasBits(3, SET_ID)),
+        r(
+            Some(libc::SYS_openat2),
+            Some(437),
+            AlwaysErrno(libc::ENOSYS),
+        ),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    v.extend([
+        r(Some(libc::SYS_chmod), Some(15), ArgHasBits(1, SET_ID)),
+        r(Some(libc::SYS_creat), Some(8), ArgHasBits(1, SET_ID)),
+        r(Some(libc::SYS_open), Some(5), ArgHasBits(2, SET_ID)),
+    ]);
+    v
+}
+
 fn default_rules() -> Vec<Rule> {
     use Refuse::*;
     let r = |native: Option<i64>, i386: Option<u32>, refuse| Rule {
@@ -178,6 +213,7 @@ fn default_rules() -> Vec<Rule> {
         ),
     ];
     rules.extend(arch_only);
+    rules.extend(set_id_rules());
     rules
 }
 
@@ -549,5 +585,30 @@ mod tests {
             run(nested, NATIVE_ARCH, libc::SYS_ioctl as u32, uffd_new),
             deny
         );
+    }
+
+    #[test]
+    fn setuid_and_setgid_modes_are_refused_and_plain_ones_allowed() {
+        let prog = default_filter(false).unwrap();
+        let deny = errno(libc::EPERM);
+        let at = |nr: i64, args| run(prog, NATIVE_ARCH, nr as u32, args);
+        assert_eq!(at(libc::SYS_fchmod, [3, 0o4755, 0, 0, 0, 0]), deny);
+        assert_eq!(at(libc::SYS_fchmodat, [3, 0, 0o2755, 0, 0, 0]), deny);
+        assert_eq!(at(libc::SYS_openat, [3, 0, 0o101, 0o4755, 0, 0]), deny);
+        assert_eq!(at(libc::SYS_fchmod, [3, 0o755, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(at(libc::SYS_openat, [3, 0, 0o101, 0o644, 0, 0]), ALLOW);
+        assert_eq!(
+            at(libc::SYS_openat2, [3, 0, 0, 24, 0, 0]),
+            errno(libc::ENOSYS)
+        );
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert_eq!(at(libc::SYS_chmod, [0, 0o4711, 0, 0, 0, 0]), deny);
+            assert_eq!(
+                run(prog, I386_ARCH, 15, [0, 0o4711, 0, 0, 0, 0]),
+                deny,
+                "i386 chmod"
+            );
+        }
     }
 }

@@ -177,7 +177,7 @@ pub fn enter(ns: impl Into<Namespaces>) -> io::Result<Entered> {
     // The view after the other namespaces (an mqueue mount needs the new IPC namespace).
     if mount {
         if let Some((fs, slots)) = &view {
-            steps::fs::build(fs, slots)?;
+            steps::fs::build(fs, slots).map_err(|e| fs.error(e))?;
             // With a fresh /proc to come, pid 1 pivots after mounting it: the kernel mounts a
             // procfs in a user namespace only while another one is fully visible, which the
             // host's stops being once the old root is detached.

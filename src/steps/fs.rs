@@ -85,13 +85,25 @@ fn open_sources(fs: &FsSpec, slots: &[Cell<i32>]) -> Result<(), StepError> {
         });
         let flags = user.map_or(0, |o| o.flags);
         let dev_node = user.is_some_and(|o| matches!(o.kind, Kind::Dev | Kind::Hide));
-        let tree = match rustix::mount::open_tree(
+        // The parent made the path canonical: a symlink in it now was swapped in since
+        // (a race against the sandbox's own earlier actions), so none is followed.
+        let tree = match rustix::fs::openat2(
             CWD,
             src.as_c_str(),
-            OpenTreeFlags::OPEN_TREE_CLONE
-                | OpenTreeFlags::OPEN_TREE_CLOEXEC
-                | OpenTreeFlags::AT_RECURSIVE,
-        ) {
+            OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+            rustix::fs::ResolveFlags::NO_SYMLINKS | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+        )
+        .and_then(|fd| {
+            rustix::mount::open_tree(
+                &fd,
+                c"",
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                    | OpenTreeFlags::AT_RECURSIVE
+                    | OpenTreeFlags::AT_EMPTY_PATH,
+            )
+        }) {
             Ok(t) => t,
             Err(Errno::NOENT) if flags & view::TRY != 0 => {
                 slots[i].set(-1);
@@ -369,10 +381,8 @@ fn apply(
             Ok(())
         }
         Kind::Dir => {
-            let (parent, _) = resolve(root, &op.dst, Create::Dir)?;
-            let mut name = Buf::new();
-            last_name(&op.dst, &mut name)?;
-            chmod_at(parent.as_fd(), name.c_str(), op.mode)
+            let (_, dir) = resolve(root, &op.dst, Create::Dir)?;
+            chmod_fd(dir.as_fd(), op.mode)
         }
         Kind::Symlink => {
             let target = CStr::from_bytes_with_nul(&op.data).map_err(|_| Errno::INVAL)?;
@@ -489,10 +499,8 @@ fn apply(
             }
         }
         Kind::Chmod => {
-            let (parent, _) = resolve(root, &op.dst, Create::No)?;
-            let mut name = Buf::new();
-            last_name(&op.dst, &mut name)?;
-            chmod_at(parent.as_fd(), name.c_str(), op.mode)
+            let (_, target) = resolve(root, &op.dst, Create::No)?;
+            chmod_fd(target.as_fd(), op.mode)
         }
     }
 }
@@ -503,13 +511,10 @@ fn mount_overlay(opts: &[u8], target: BorrowedFd<'_>) -> Result<(), Errno> {
     mount_new(c"overlay", opts, MountAttrFlags::MOUNT_ATTR_NOSUID, target)
 }
 
-fn chmod_at(parent: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(), Errno> {
-    rustix::fs::chmodat(
-        parent,
-        name,
-        Mode::from_raw_mode(mode & 0o7777),
-        rustix::fs::AtFlags::empty(),
-    )
+/// chmod through the O_PATH fd `resolve` returned (never through a path, where a symlink
+/// swapped in after the check would be followed: fchmodat follows the last component).
+fn chmod_fd(fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
+    crate::sys::fchmod_o_path(fd, mode & 0o7777).map_err(Errno::from_raw_os_error)
 }
 
 /// The parent of `dst`, its missing directories created as `create` says.
@@ -594,7 +599,18 @@ fn build_inner(fs: &FsSpec, slots: &[Cell<i32>]) -> Result<(), StepError> {
     for (i, op) in fs.ops.iter().enumerate() {
         apply(root.as_fd(), op, slots, fs, i).map_err(err(i as u32))?;
     }
+    if fs.base == Base::HostReadOnly {
+        make_private(c"/").map_err(&base_err)?;
+    }
     Ok(())
+}
+
+/// Make every mount under `path` private. A view is read-only only if no mount can arrive in
+/// it later: with slave propagation a mount made on the host afterwards (an automount, a USB
+/// stick) would appear inside with its own flags, writable.
+fn make_private(path: &CStr) -> Result<(), Errno> {
+    use rustix::mount::MountPropagationFlags as P;
+    rustix::mount::mount_change(path, P::PRIVATE | P::REC)
 }
 
 fn open_dir(p: &CStr) -> Result<OwnedFd, Errno> {
@@ -644,5 +660,6 @@ pub(crate) fn pivot(fs: &FsSpec) -> Result<(), StepError> {
     rustix::process::pivot_root(c".", c".").map_err(&e)?;
     // The old root is now stacked on the new one: detach it.
     rustix::mount::unmount(c".", UnmountFlags::DETACH).map_err(&e)?;
-    rustix::process::chdir(c"/").map_err(&e)
+    rustix::process::chdir(c"/").map_err(&e)?;
+    make_private(c"/").map_err(&e)
 }

@@ -123,6 +123,10 @@ fn mask(path: &CStr, null: &CStr) -> Result<(), i32> {
         rustix::mount::mount(c"tmpfs", path, c"tmpfs", flags, Some(c"size=4k,mode=555"))
     } else {
         rustix::mount::mount_bind(null, path)
+            .map_err(|e| e.raw_os_error())
+            // Read-only: in an empty root the hider is an ordinary file.
+            .and_then(|()| read_only(path, false))
+            .map_err(rustix::io::Errno::from_raw_os_error)
     };
     r.map_err(|e| e.raw_os_error())
 }

@@ -917,6 +917,46 @@ pub(crate) unsafe fn overwrite_area(start: usize, end: usize, text: &[u8]) {
     }
 }
 
+/// chmod of the file an O_PATH fd refers to, never following a symlink: fchmodat2(2) with
+/// AT_EMPTY_PATH (Linux 6.6), else chmod of `/proc/self/fd/N` (the fd's own file; a symlink
+/// cannot be there, O_PATH | O_NOFOLLOW of one gives the link, which chmod refuses).
+/// Async-signal-safe.
+pub(crate) fn fchmod_o_path(fd: BorrowedFd<'_>, mode: u32) -> Result<(), i32> {
+    const SYS_FCHMODAT2: libc::c_long = 452;
+    // SAFETY: an empty path string and plain integers.
+    let r = unsafe {
+        libc::syscall(
+            SYS_FCHMODAT2,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            mode,
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    match cvt(r) {
+        Err(libc::ENOSYS) => {}
+        r => return r.map(drop),
+    }
+    let mut buf = [0u8; 32];
+    let prefix = b"/proc/self/fd/";
+    buf[..prefix.len()].copy_from_slice(prefix);
+    let mut n = fd.as_raw_fd() as u32;
+    let mut digits = [0u8; 10];
+    let mut k = digits.len();
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = prefix.len() + digits.len() - k;
+    buf[prefix.len()..len].copy_from_slice(&digits[k..]);
+    // SAFETY: `buf` is NUL-terminated (zeroed past `len`).
+    cvt(unsafe { libc::chmod(buf.as_ptr().cast(), mode) } as libc::c_long).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -380,3 +380,146 @@ async fn new_ipc_and_network_namespaces_get_their_own_shm_and_sys() {
         );
     }
 }
+
+/// A writable path through a symlink is refused: an earlier sandbox that could write its
+/// parent may have planted the link (here: `w/sub` replaced by a link to a victim directory),
+/// and the next sandbox's `w/sub/out` would then be the victim's. Nothing is written there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_writable_path_through_a_planted_symlink_is_refused() {
+    let scratch = Scratch::new("fs-planted");
+    let w = scratch.path().join("w");
+    let victim = scratch.path().join("victim");
+    std::fs::create_dir_all(victim.join("out")).unwrap();
+    std::fs::create_dir_all(&w).unwrap();
+    std::os::unix::fs::symlink(&victim, w.join("sub")).unwrap();
+    let out_dir = w.join("sub").join("out");
+    let mut fs = Filesystem::sandbox_default();
+    fs.writable(&out_dir);
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", "echo pwned > \"$0/pwned\"", out_dir.to_str().unwrap()])
+        .namespaces(all())
+        .filesystem(fs);
+    let err = deadline("planted symlink", sb.status()).await.unwrap_err();
+    assert!(err.to_string().contains("symlink"), "{err}");
+    assert!(err.to_string().contains("ELOOP"), "{err}");
+    assert!(!victim.join("out").join("pwned").exists());
+}
+
+/// A file the command makes cannot be setuid or setgid (with root mapped to host root, such a
+/// file in a writable path would be a setuid-root program on the host), whichever call sets
+/// the mode; a plain mode works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sandbox_cannot_make_a_setuid_file() {
+    let scratch = Scratch::new("fs-setuid");
+    let out = scratch.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let _ = std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777));
+    let script = r#"
+        cp /bin/true "$0/t" && chmod 0755 "$0/t" && echo "plain: ok"
+        chmod 4755 "$0/t" 2>/dev/null && echo "setuid: ok" || echo "setuid: refused"
+        chmod 2755 "$0/t" 2>/dev/null && echo "setgid: ok" || echo "setgid: refused"
+        stat -c %a "$0/t"
+    "#;
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", script, out.to_str().unwrap()])
+        .namespaces(all())
+        .filesystem(crate::support::writable(&[&out]));
+    let o = run("setuid", sb).await;
+    assert!(o.status.success(), "{}", o.stderr);
+    assert_eq!(
+        o.stdout, "plain: ok\nsetuid: refused\nsetgid: refused\n755\n",
+        "{}",
+        o.stderr
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out.join("t"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o6000, 0, "the host file is setuid/setgid: {mode:o}");
+}
+
+/// The default view hides the host's /run (sockets of docker, systemd, D-Bus: a read-only
+/// mount does not stop connect(2)).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_default_view_hides_the_hosts_run() {
+    if !Path::new("/run").is_dir()
+        || std::fs::read_dir("/run").map_or(true, |mut d| d.next().is_none())
+    {
+        skip(
+            "the_default_view_hides_the_hosts_run",
+            "the host's /run is missing or empty",
+        );
+        return;
+    }
+    let out = sh_in(
+        "run",
+        Filesystem::sandbox_default(),
+        "ls -A /run | wc -l",
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, "0\n", "{}", out.stdout);
+}
+
+/// A mount made on the host after the sandbox started does not appear in its read-only view
+/// (with slave propagation it arrived writable, with its own flags).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_host_mount_made_later_does_not_appear_in_the_view() {
+    if !nix::unistd::getuid().is_root() {
+        skip(
+            "a_host_mount_made_later_does_not_appear_in_the_view",
+            "needs root to make a mount on the host",
+        );
+        return;
+    }
+    let _one = crate::mounts::one_at_a_time().await;
+    let scratch = Scratch::new("fs-late");
+    let late = scratch.path().join("late");
+    std::fs::create_dir(&late).unwrap();
+    let ready = scratch.path().join("ready");
+    let go = scratch.path().join("go");
+    let script = r#"echo started > "$0"; while [ ! -e "$1" ]; do sleep 0.05; done; grep -c " $2 " /proc/self/mountinfo"#;
+    let mut sb = Sandbox::new("sh");
+    // ready and go travel through a writable path; late, in it, is watched.
+    let view = crate::support::writable(&[scratch.path()]);
+    sb.args([
+        "-c",
+        script,
+        ready.to_str().unwrap(),
+        go.to_str().unwrap(),
+        late.to_str().unwrap(),
+    ])
+    .namespaces(all())
+    .filesystem(view)
+    .stdout(nsbox::Stdio::piped());
+    let mut child = sb.spawn().await.expect("spawn");
+    poll_for("the sandbox started", || {
+        if ready.exists() {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        }
+    })
+    .await;
+    // A mount on the host, undone below.
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "nsbox-late", late.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(&go, "").unwrap();
+    let mut out = String::new();
+    use tokio::io::AsyncReadExt;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    let _ = deadline("wait", child.wait()).await;
+    let _ = std::process::Command::new("umount").arg(&late).status();
+    assert_eq!(out, "0\n", "the host's later mount is visible inside");
+}
