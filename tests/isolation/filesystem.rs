@@ -523,3 +523,67 @@ async fn a_host_mount_made_later_does_not_appear_in_the_view() {
     let _ = std::process::Command::new("umount").arg(&late).status();
     assert_eq!(out, "0\n", "the host's later mount is visible inside");
 }
+
+/// Overlays with an upper directory of the caller's (changes land there, the lower is
+/// untouched) and read-only ones (two lowers, the first on top; nothing can be written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlays_with_an_upper_directory_and_read_only_ones() {
+    let scratch = Scratch::new("fs-overlay");
+    let s = scratch.path();
+    let _ = std::fs::set_permissions(s, std::os::unix::fs::PermissionsExt::from_mode(0o777));
+    let (top, bottom, upper, work) = (
+        s.join("top"),
+        s.join("bottom"),
+        s.join("upper"),
+        s.join("work"),
+    );
+    for d in [&top, &bottom, &upper, &work] {
+        std::fs::create_dir(d).unwrap();
+        let _ = std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o777));
+    }
+    std::fs::write(top.join("f"), "top\n").unwrap();
+    std::fs::write(bottom.join("f"), "bottom\n").unwrap();
+    std::fs::write(bottom.join("g"), "only bottom\n").unwrap();
+    let mut fs = minimal_root();
+    fs.overlay(
+        [&bottom],
+        Upper::Dir {
+            upper: upper.clone(),
+            work: work.clone(),
+        },
+        "/rw",
+    )
+    .overlay([&top, &bottom], Upper::ReadOnly, "/ro");
+    let script = r#"
+        echo new > /rw/added && echo changed > /rw/g && echo "rw: written"
+        cat /ro/f /ro/g
+        (: > /ro/x) 2>/dev/null && echo "ro: written" || echo "ro: refused"
+    "#;
+    let out = sh_in("overlays", fs, script, &[]).await;
+    if out.stderr.contains("overlay") && !out.status.success() {
+        skip(
+            "overlays_with_an_upper_directory_and_read_only_ones",
+            &format!("overlayfs refused here: {}", out.stderr.trim()),
+        );
+        return;
+    }
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout, "rw: written\ntop\nonly bottom\nro: refused\n",
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("added")).unwrap(),
+        "new\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("g")).unwrap(),
+        "changed\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bottom.join("g")).unwrap(),
+        "only bottom\n"
+    );
+    assert!(!bottom.join("added").exists());
+}
