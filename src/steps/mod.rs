@@ -239,6 +239,10 @@ impl Step {
                 "the limit of user or mount namespaces was reached: see \
                  /proc/sys/user/max_user_namespaces and max_mnt_namespaces"
             }
+            (ProtectKernel | Filesystem, libc::ENOSYS) => {
+                "a recursive read-only view needs mount_setattr(2), Linux 5.12 or later: use an \
+                 empty root (Filesystem::empty) with read-only binds, or Filesystem::host()"
+            }
             (ProtectKernel, libc::EPERM) => {
                 "turn the protection off with Namespaces::protect_kernel(false) (nsrun \
                  --no-protect-kernel) if this kernel or a security module refuses the mounts"

@@ -140,9 +140,12 @@ fn bind_read_only(path: &CStr) -> Result<(), i32> {
 /// Make the mount at `path` read-only (recursively), keeping its other flags: with
 /// mount_setattr(2) where the kernel has it, else with a bind remount that repeats the
 /// flags the mount has (a user namespace locks nosuid, nodev, noexec and the atime flags:
-/// a remount without them fails with EPERM). The fallback changes only the top mount.
+/// a remount without them fails with EPERM). The fallback changes one mount: for a
+/// recursive change on a kernel without mount_setattr (before 5.12) it fails with ENOSYS
+/// rather than leave the mounts under `path` writable unsaid.
 pub(crate) fn read_only(path: &CStr, recursive: bool) -> Result<(), i32> {
     match crate::sys::mount_setattr_read_only(path, recursive) {
+        Err(libc::ENOSYS) if recursive => return Err(libc::ENOSYS),
         Err(libc::ENOSYS) => {}
         r => return r,
     }
