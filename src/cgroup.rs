@@ -40,6 +40,7 @@ pub struct Cgroup {
     /// (file, value) pairs, in the order given; one per file.
     limits: Vec<(&'static str, String)>,
     best_effort: bool,
+    enable_controllers: bool,
 }
 
 impl Cgroup {
@@ -92,6 +93,19 @@ impl Cgroup {
     /// `io.max`: one line as the kernel takes it, `MAJ:MIN rbps=N wbps=N riops=N wiops=N`.
     pub fn io_max(&mut self, line: impl Into<String>) -> &mut Self {
         self.set("io.max", line.into())
+    }
+    /// Let nsbox manage the parent (default false): enable in its `cgroup.subtree_control`
+    /// the controllers the limits need that its `cgroup.controllers` offers, and before that,
+    /// when this very process lives in the parent (a delegated scope it was started in, say),
+    /// move it into a leaf of its own, `PARENT/nsbox-orchestrator-PID`, as nsjail and Bazel
+    /// do: the no-internal-processes rule forbids controllers for the children of a cgroup
+    /// with processes in it (but the hierarchy's root, which is never left). The move is of
+    /// the whole process (every thread) and stays; other processes in the parent make the
+    /// enabling fail (EBUSY, with a hint). Nothing is moved when a limit's controller is not
+    /// offered at all (that is an error, or best effort, first).
+    pub fn enable_controllers(&mut self, on: bool) -> &mut Self {
+        self.enable_controllers = on;
+        self
     }
     /// Run without the limits that cannot be applied instead of failing (default false).
     pub fn best_effort(&mut self, on: bool) -> &mut Self {
@@ -184,7 +198,9 @@ fn field(text: &str, key: &str) -> Option<u64> {
 fn missing_hint(parent: &Path, ctl: &str, available: &str) -> String {
     if available.split_whitespace().any(|c| c == ctl) {
         format!(
-            "enable it for the parent's children: echo +{ctl} > {}",
+            "enable it for the parent's children: echo +{ctl} > {} (or \
+             Cgroup::enable_controllers, which moves this process out of the parent first \
+             when it lives there)",
             parent.join("cgroup.subtree_control").display()
         )
     } else {
@@ -197,6 +213,73 @@ fn missing_hint(parent: &Path, ctl: &str, available: &str) -> String {
             available.trim()
         )
     }
+}
+
+/// Serializes [`manage_parent`] (concurrent spawns move the process once).
+static MANAGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// [`Cgroup::enable_controllers`]: move this process out of `parent` into a leaf of its own
+/// when it lives there (not the hierarchy's root), then enable `ctls` for the parent's
+/// children.
+fn manage_parent(parent: &Path, ctls: &[&str]) -> io::Result<()> {
+    let _one = MANAGE.lock().unwrap_or_else(|p| p.into_inner());
+    let own = own_cgroup()?;
+    let is_root = v2_mount().is_some_and(|m| m == own);
+    let same = match (fs::canonicalize(&own), fs::canonicalize(parent)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same && !is_root {
+        let leaf = parent.join(format!("nsbox-orchestrator-{}", std::process::id()));
+        match fs::create_dir(&leaf) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(Error::from_std(Step::Cgroup, &e)
+                    .with_path(&leaf)
+                    .with_context("(a leaf of its own for this process)")
+                    .with_hint(
+                        "the parent is not delegated to this user: name one that is \
+                         (Cgroup::under)",
+                    )
+                    .into());
+            }
+        }
+        let procs = leaf.join("cgroup.procs");
+        if let Err(e) = fs::write(&procs, std::process::id().to_string()) {
+            let _ = fs::remove_dir(&leaf);
+            return Err(Error::from_std(Step::Cgroup, &e)
+                .with_path(&procs)
+                .with_context("(move this process into a leaf of its own)")
+                .with_hint(
+                    "moving needs write access to the common ancestor's cgroup.procs too \
+                     (delegation: systemd-run --user --scope -p Delegate=yes)",
+                )
+                .into());
+        }
+        tracing::debug!(leaf = %leaf.display(), "moved this process into a leaf of its own");
+    }
+    let control = parent.join("cgroup.subtree_control");
+    for ctl in ctls {
+        if let Err(e) = fs::write(&control, format!("+{ctl}")) {
+            let mut err = Error::from_std(Step::Cgroup, &e)
+                .with_path(&control)
+                .with_context(format!("(write \"+{ctl}\")"));
+            if e.raw_os_error() == Some(libc::EBUSY) {
+                let procs = fs::read_to_string(parent.join("cgroup.procs")).unwrap_or_default();
+                let pids: Vec<&str> = procs.split_whitespace().collect();
+                err = err.with_hint(format!(
+                    "the no-internal-processes rule: {} holds processes ({}), so its children \
+                     cannot get controllers; move them into a leaf of their own, or name a \
+                     parent without processes",
+                    parent.display(),
+                    pids.join(" ")
+                ));
+            }
+            return Err(err.into());
+        }
+    }
+    Ok(())
 }
 
 /// A sandbox's leaf, made by [`Leaf::create`]. Dropping it reads nothing: it kills what is
@@ -236,9 +319,18 @@ impl Leaf {
         })?;
         let mut unapplied = Vec::new();
         let mut apply = Vec::new();
+        let mut enable: Vec<&str> = Vec::new();
+        let available = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
         for (file, value) in &cg.limits {
             let ctl = controller(file);
             if subtree.split_whitespace().any(|c| c == ctl) {
+                apply.push((*file, value));
+                continue;
+            }
+            if cg.enable_controllers && available.split_whitespace().any(|c| c == ctl) {
+                if !enable.contains(&ctl) {
+                    enable.push(ctl);
+                }
                 apply.push((*file, value));
                 continue;
             }
@@ -246,8 +338,6 @@ impl Leaf {
                 unapplied.push(file.to_string());
                 continue;
             }
-            let available =
-                fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
             return Err(Error::failed(
                 Step::Cgroup,
                 io::ErrorKind::Unsupported,
@@ -258,6 +348,9 @@ impl Leaf {
             )
             .with_hint(missing_hint(&parent, ctl, &available))
             .into());
+        }
+        if cg.enable_controllers {
+            manage_parent(&parent, &enable)?;
         }
         let name = format!(
             "nsbox-{}-{}",

@@ -620,3 +620,73 @@ async fn wait_lets_the_runtime_run_while_the_leaf_empties() {
     );
     assert!(child.resource_usage().is_some());
 }
+
+/// Cgroup::enable_controllers with the orchestrator living in the parent (the case of the
+/// no-internal-processes rule): a child process of this test, moved into the test's parent,
+/// spawns a sandbox there; it is moved into `PARENT/nsbox-orchestrator-PID` first and the
+/// sandbox gets its leaf beside it. (No controller can be enabled on this project's machine,
+/// so the enabling itself is not exercised here; a limit whose controller is not offered
+/// fails before anything moves.)
+#[test]
+fn enable_controllers_moves_the_orchestrator_out_of_the_parent_first() {
+    let test = "enable_controllers_moves_the_orchestrator_out_of_the_parent_first";
+    let name = test_name(module_path!(), test);
+    if is_child(&name) {
+        let parent = PathBuf::from(std::env::var_os("NSBOX_TEST_CG_PARENT").expect("parent"));
+        std::fs::write(parent.join("cgroup.procs"), std::process::id().to_string())
+            .expect("move into the test's parent");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            // A limit whose controller is not offered: an error, and nothing moved.
+            let mut cg = Cgroup::under(&parent);
+            cg.enable_controllers(true).memory_max(64 << 20);
+            let mut sb = Sandbox::new("true");
+            sb.cgroup(cg);
+            let err = sb.spawn().await.expect_err("memory is not offered");
+            assert!(err.to_string().contains("memory"), "{err}");
+            let own = v2_line(&std::fs::read_to_string("/proc/self/cgroup").unwrap());
+            println!("after-error {own}");
+            let mut cg = Cgroup::under(&parent);
+            cg.enable_controllers(true);
+            let mut sb = Sandbox::new("cat");
+            sb.arg("/proc/self/cgroup")
+                .cgroup(cg)
+                .stdout(Stdio::piped());
+            let out = sb.output().await.expect("output");
+            assert!(out.status.success(), "{out:?}");
+            print!("sandbox {}", String::from_utf8_lossy(&out.stdout));
+            let own = v2_line(&std::fs::read_to_string("/proc/self/cgroup").unwrap());
+            println!("orchestrator {own}");
+        });
+        return;
+    }
+    let Some(parent) = TestParent::new(test) else {
+        return;
+    };
+    let mut cmd = reexec(&name, &[]);
+    cmd.env("NSBOX_TEST_CG_PARENT", &parent.path);
+    let mut pid = 0;
+    let out = run_with(cmd, |p| pid = p);
+    let stdout = &out.stdout;
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{out:?}"
+    );
+    let line = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.split_once(key).map(|(_, v)| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("no {key} in {stdout}"))
+    };
+    assert_eq!(line("after-error "), parent.rel, "moved on an error");
+    assert_eq!(
+        line("orchestrator "),
+        format!("{}/nsbox-orchestrator-{pid}", parent.rel)
+    );
+    assert!(
+        line("0::").starts_with(&format!("{}/nsbox-{pid}-", parent.rel)),
+        "{stdout}"
+    );
+    // The orchestrator's leaf stays (empty now that it has exited), the sandbox's is gone.
+    assert_eq!(parent.leaves(), [format!("nsbox-orchestrator-{pid}")]);
+}
