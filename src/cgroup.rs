@@ -40,6 +40,7 @@ pub struct Cgroup {
     /// (file, value) pairs, in the order given; one per file.
     limits: Vec<(&'static str, String)>,
     best_effort: bool,
+    enable_controllers: bool,
 }
 
 impl Cgroup {
@@ -92,6 +93,19 @@ impl Cgroup {
     /// `io.max`: one line as the kernel takes it, `MAJ:MIN rbps=N wbps=N riops=N wiops=N`.
     pub fn io_max(&mut self, line: impl Into<String>) -> &mut Self {
         self.set("io.max", line.into())
+    }
+    /// Let nsbox manage the parent (default false): enable in its `cgroup.subtree_control`
+    /// the controllers the limits need that its `cgroup.controllers` offers, and before that,
+    /// when this very process lives in the parent (a delegated scope it was started in, say),
+    /// move it into a leaf of its own, `PARENT/nsbox-orchestrator-PID`, as nsjail and Bazel
+    /// do: the no-internal-processes rule forbids controllers for the children of a cgroup
+    /// with processes in it (but the hierarchy's root, which is never left). The move is of
+    /// the whole process (every thread) and stays; other processes in the parent make the
+    /// enabling fail (EBUSY, with a hint). Nothing is moved when a limit's controller is not
+    /// offered at all (that is an error, or best effort, first).
+    pub fn enable_controllers(&mut self, on: bool) -> &mut Self {
+        self.enable_controllers = on;
+        self
     }
     /// Run without the limits that cannot be applied instead of failing (default false).
     pub fn best_effort(&mut self, on: bool) -> &mut Self {
@@ -184,7 +198,9 @@ fn field(text: &str, key: &str) -> Option<u64> {
 fn missing_hint(parent: &Path, ctl: &str, available: &str) -> String {
     if available.split_whitespace().any(|c| c == ctl) {
         format!(
-            "enable it for the parent's children: echo +{ctl} > {}",
+            "enable it for the parent's children: echo +{ctl} > {} (or \
+             Cgroup::enable_controllers, which moves this process out of the parent first \
+             when it lives there)",
             parent.join("cgroup.subtree_control").display()
         )
     } else {
@@ -197,6 +213,73 @@ fn missing_hint(parent: &Path, ctl: &str, available: &str) -> String {
             available.trim()
         )
     }
+}
+
+/// Serializes [`manage_parent`] (concurrent spawns move the process once).
+static MANAGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// [`Cgroup::enable_controllers`]: move this process out of `parent` into a leaf of its own
+/// when it lives there (not the hierarchy's root), then enable `ctls` for the parent's
+/// children.
+fn manage_parent(parent: &Path, ctls: &[&str]) -> io::Result<()> {
+    let _one = MANAGE.lock().unwrap_or_else(|p| p.into_inner());
+    let own = own_cgroup()?;
+    let is_root = v2_mount().is_some_and(|m| m == own);
+    let same = match (fs::canonicalize(&own), fs::canonicalize(parent)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same && !is_root {
+        let leaf = parent.join(format!("nsbox-orchestrator-{}", std::process::id()));
+        match fs::create_dir(&leaf) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(Error::from_std(Step::Cgroup, &e)
+                    .with_path(&leaf)
+                    .with_context("(a leaf of its own for this process)")
+                    .with_hint(
+                        "the parent is not delegated to this user: name one that is \
+                         (Cgroup::under)",
+                    )
+                    .into());
+            }
+        }
+        let procs = leaf.join("cgroup.procs");
+        if let Err(e) = fs::write(&procs, std::process::id().to_string()) {
+            let _ = fs::remove_dir(&leaf);
+            return Err(Error::from_std(Step::Cgroup, &e)
+                .with_path(&procs)
+                .with_context("(move this process into a leaf of its own)")
+                .with_hint(
+                    "moving needs write access to the common ancestor's cgroup.procs too \
+                     (delegation: systemd-run --user --scope -p Delegate=yes)",
+                )
+                .into());
+        }
+        tracing::debug!(leaf = %leaf.display(), "moved this process into a leaf of its own");
+    }
+    let control = parent.join("cgroup.subtree_control");
+    for ctl in ctls {
+        if let Err(e) = fs::write(&control, format!("+{ctl}")) {
+            let mut err = Error::from_std(Step::Cgroup, &e)
+                .with_path(&control)
+                .with_context(format!("(write \"+{ctl}\")"));
+            if e.raw_os_error() == Some(libc::EBUSY) {
+                let procs = fs::read_to_string(parent.join("cgroup.procs")).unwrap_or_default();
+                let pids: Vec<&str> = procs.split_whitespace().collect();
+                err = err.with_hint(format!(
+                    "the no-internal-processes rule: {} holds processes ({}), so its children \
+                     cannot get controllers; move them into a leaf of their own, or name a \
+                     parent without processes",
+                    parent.display(),
+                    pids.join(" ")
+                ));
+            }
+            return Err(err.into());
+        }
+    }
+    Ok(())
 }
 
 /// A sandbox's leaf, made by [`Leaf::create`]. Dropping it reads nothing: it kills what is
@@ -236,9 +319,18 @@ impl Leaf {
         })?;
         let mut unapplied = Vec::new();
         let mut apply = Vec::new();
+        let mut enable: Vec<&str> = Vec::new();
+        let available = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
         for (file, value) in &cg.limits {
             let ctl = controller(file);
             if subtree.split_whitespace().any(|c| c == ctl) {
+                apply.push((*file, value));
+                continue;
+            }
+            if cg.enable_controllers && available.split_whitespace().any(|c| c == ctl) {
+                if !enable.contains(&ctl) {
+                    enable.push(ctl);
+                }
                 apply.push((*file, value));
                 continue;
             }
@@ -246,8 +338,6 @@ impl Leaf {
                 unapplied.push(file.to_string());
                 continue;
             }
-            let available =
-                fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
             return Err(Error::failed(
                 Step::Cgroup,
                 io::ErrorKind::Unsupported,
@@ -258,6 +348,9 @@ impl Leaf {
             )
             .with_hint(missing_hint(&parent, ctl, &available))
             .into());
+        }
+        if cg.enable_controllers {
+            manage_parent(&parent, &enable)?;
         }
         let name = format!(
             "nsbox-{}-{}",
@@ -333,18 +426,167 @@ impl Leaf {
         ))
     }
 
-    /// End the sandbox's cgroup: kill what is left, wait until it is empty, then read what
-    /// it accounted and remove it. Idempotent; `None` when the statistics cannot be read.
-    pub(crate) fn finish(&mut self) -> Option<CgroupStats> {
+    /// End the sandbox's cgroup without blocking: kill what is left, wait on cgroup.events
+    /// (its change is signalled with POLLPRI, through tokio's reactor) until the leaf is
+    /// unpopulated, then read what it accounted and remove it. Cancel safe (the leaf stays
+    /// until it is removed); `None` when the statistics cannot be read. Outside a runtime
+    /// (or where cgroup.events cannot be registered) the leaf is handed to
+    /// [`dispose`](Leaf::dispose) and its statistics read as they are.
+    pub(crate) async fn finish(&mut self) -> Option<CgroupStats> {
         self.dir = None;
         self.procs = None;
         if self.path.as_os_str().is_empty() {
             return None;
         }
-        self.kill_and_wait();
+        if let Err(e) = self.wait_empty().await {
+            tracing::debug!(leaf = %self.path.display(), error = %e, "cannot wait for the leaf");
+            let stats = self.stats();
+            Leaf::dispose(self.take());
+            return stats;
+        }
         let stats = self.stats();
         self.remove();
         stats
+    }
+
+    /// [`finish`](Self::finish) if the leaf is already empty (after a kill); `None` while it
+    /// is still populated (nothing waits).
+    pub(crate) fn try_finish(&mut self) -> Option<Option<CgroupStats>> {
+        self.dir = None;
+        self.procs = None;
+        if self.path.as_os_str().is_empty() {
+            return Some(None);
+        }
+        self.kill();
+        if self.populated() {
+            return None;
+        }
+        let stats = self.stats();
+        self.remove();
+        Some(stats)
+    }
+
+    /// The leaf's contents, leaving an empty one behind (whose Drop does nothing).
+    fn take(&mut self) -> Leaf {
+        Leaf {
+            path: std::mem::take(&mut self.path),
+            dir: self.dir.take(),
+            procs: self.procs.take(),
+            unapplied: std::mem::take(&mut self.unapplied),
+        }
+    }
+
+    /// End a leaf nobody waits for (a dropped sandbox), never blocking the caller: removed
+    /// at once when it is empty after the kill; else a task of the current runtime waits
+    /// for it; without one a thread of its own; where no thread can be made it is parked,
+    /// and each later leaf's end retries it (cannot panic, cannot block).
+    pub(crate) fn dispose(mut leaf: Leaf) {
+        retry_parked();
+        if leaf.try_finish().is_some() {
+            return;
+        }
+        /// Owns the leaf while a task waits; dropped before the leaf is removed (the task
+        /// cancelled by a runtime shutdown), it hands the wait to a thread.
+        struct Finisher(Leaf);
+        impl Drop for Finisher {
+            fn drop(&mut self) {
+                if !self.0.path.as_os_str().is_empty() {
+                    finish_on_thread(self.0.take());
+                }
+            }
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return finish_on_thread(leaf);
+        };
+        let mut f = Finisher(leaf.take());
+        handle.spawn(async move {
+            if let Ok(()) = f.0.wait_empty().await {
+                f.0.remove();
+            }
+            // Else the Finisher's drop hands the leaf to a thread.
+        });
+    }
+
+    /// Kill everything in the leaf: cgroup.kill (Linux 5.14; before it, SIGKILL to each
+    /// pid of cgroup.procs, again until no new one shows up).
+    fn kill(&self) {
+        if fs::write(self.path.join("cgroup.kill"), b"1").is_ok() {
+            return;
+        }
+        let mut killed = std::collections::BTreeSet::new();
+        loop {
+            let procs = fs::read_to_string(self.path.join("cgroup.procs")).unwrap_or_default();
+            let new: Vec<i32> = procs
+                .lines()
+                .filter_map(|l| l.trim().parse::<i32>().ok())
+                .filter(|p| killed.insert(*p))
+                .collect();
+            if new.is_empty() {
+                return;
+            }
+            for pid in new {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+
+    /// Kill what is left and wait, on cgroup.events registered with tokio for POLLPRI, until
+    /// the leaf is unpopulated. Registered before each check, so no change is missed.
+    async fn wait_empty(&self) -> io::Result<()> {
+        let events = self.open_events()?;
+        let events = crate::sys::try_async_fd_priority(events).map_err(|(_, e)| e)?;
+        loop {
+            self.kill();
+            if !populated_fd(events.get_ref())? {
+                return Ok(());
+            }
+            let mut ready = events.ready(tokio::io::Interest::PRIORITY).await?;
+            ready.clear_ready();
+        }
+    }
+
+    /// The blocking wait for a thread of its own: poll(2) for POLLPRI on cgroup.events.
+    /// Bounded: a process that cannot die (stuck in the kernel) leaves the leaf in place,
+    /// with a message.
+    fn wait_empty_blocking(&self) -> bool {
+        let Ok(events) = self.open_events() else {
+            return !self.populated();
+        };
+        for _ in 0..600 {
+            self.kill();
+            if !populated_fd(&events).unwrap_or(false) {
+                return true;
+            }
+            let mut fds = [rustix::event::PollFd::new(
+                &events,
+                rustix::event::PollFlags::PRI,
+            )];
+            let _ = rustix::event::poll(
+                &mut fds,
+                Some(&rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 100_000_000,
+                }),
+            );
+        }
+        tracing::warn!(leaf = %self.path.display(), "cgroup still populated after cgroup.kill");
+        false
+    }
+
+    fn open_events(&self) -> io::Result<OwnedFd> {
+        let p = self.path.join("cgroup.events");
+        rustix::fs::open(
+            &p,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| {
+            Error::os(Step::Cgroup, e.raw_os_error())
+                .with_path(&p)
+                .into()
+        })
     }
 
     fn stats(&self) -> Option<CgroupStats> {
@@ -372,44 +614,6 @@ impl Leaf {
             .unwrap_or(false)
     }
 
-    /// cgroup.kill (Linux 5.14; before it, SIGKILL to each pid of cgroup.procs, again until
-    /// it is empty), then wait on cgroup.events (poll's POLLPRI says it changed) until the
-    /// leaf is unpopulated. Bounded: a process that cannot die (stuck in the kernel) leaves
-    /// the leaf in place, with a message.
-    fn kill_and_wait(&self) {
-        if !self.populated() {
-            return;
-        }
-        let events = fs::File::open(self.path.join("cgroup.events")).ok();
-        for _ in 0..600 {
-            if fs::write(self.path.join("cgroup.kill"), b"1").is_err() {
-                let procs = fs::read_to_string(self.path.join("cgroup.procs")).unwrap_or_default();
-                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-                    }
-                }
-            }
-            if !self.populated() {
-                return;
-            }
-            if let Some(ev) = &events {
-                let mut fds = [rustix::event::PollFd::new(
-                    ev,
-                    rustix::event::PollFlags::PRI,
-                )];
-                let _ = rustix::event::poll(
-                    &mut fds,
-                    Some(&rustix::time::Timespec {
-                        tv_sec: 0,
-                        tv_nsec: 100_000_000,
-                    }),
-                );
-            }
-        }
-        tracing::warn!(leaf = %self.path.display(), "cgroup still populated after cgroup.kill");
-    }
-
     fn remove(&mut self) {
         match fs::remove_dir(&self.path) {
             Ok(()) => {}
@@ -421,8 +625,58 @@ impl Leaf {
     }
 }
 
+/// Whether cgroup.events, read through `fd` from its start (which also acknowledges the
+/// change that POLLPRI reported), says populated.
+fn populated_fd(fd: &OwnedFd) -> io::Result<bool> {
+    let mut buf = [0u8; 256];
+    let n = rustix::io::pread(fd, &mut buf, 0).map_err(io::Error::from)?;
+    let text = std::str::from_utf8(&buf[..n]).unwrap_or("");
+    Ok(field(text, "populated") == Some(1))
+}
+
+/// Leaves that could be given neither a task nor a thread (the process limit reached).
+static PARKED: std::sync::Mutex<Vec<Leaf>> = std::sync::Mutex::new(Vec::new());
+
+/// Remove the parked leaves that have emptied since.
+fn retry_parked() {
+    let mut parked = PARKED.lock().unwrap_or_else(|p| p.into_inner());
+    parked.retain_mut(|l| l.try_finish().is_none());
+}
+
+/// Wait for `leaf` on a thread of its own and remove it; park it where no thread can be made.
+fn finish_on_thread(leaf: Leaf) {
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(leaf)));
+    let theirs = slot.clone();
+    let spawned = std::thread::Builder::new()
+        .name("nsbox-cgroup".into())
+        .spawn(move || {
+            let taken = theirs.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(mut leaf) = taken {
+                if leaf.wait_empty_blocking() {
+                    leaf.remove();
+                } else {
+                    // Left in place (with a message): nothing more to do for it.
+                    leaf.path = PathBuf::new();
+                }
+            }
+        });
+    if spawned.is_ok() {
+        return;
+    }
+    let taken = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(mut leaf) = taken {
+        leaf.kill();
+        PARKED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(leaf.take());
+    }
+}
+
 impl Drop for Leaf {
     fn drop(&mut self) {
-        self.finish();
+        if !self.path.as_os_str().is_empty() {
+            Leaf::dispose(self.take());
+        }
     }
 }

@@ -172,14 +172,30 @@ impl Pending {
     fn note_reaped(&mut self, e: Exited) -> Exited {
         self.state = InitState::Reaped(e);
         self.control = None;
-        // The init is gone: end the leaf (kill what is left, read it, remove it).
-        if let Some(mut leaf) = self.cgroup.take() {
-            self.cgroup_stats = leaf.finish();
-        }
         e
     }
 
+    /// The init's end once it has been reaped and its leaf (if any) ended: the sandbox has
+    /// ended then.
+    fn ended(&self) -> Option<Exited> {
+        match self.cgroup {
+            Some(_) => None,
+            None => self.reaped(),
+        }
+    }
+
+    /// Wait for the init, then for its leaf (kill what is left, wait asynchronously until
+    /// it is empty, read it, remove it). Cancel safe: the leaf stays until it is removed.
     async fn wait_init(&mut self) -> io::Result<Exited> {
+        let e = self.wait_init_reaped().await?;
+        if let Some(leaf) = &mut self.cgroup {
+            self.cgroup_stats = leaf.finish().await;
+            self.cgroup = None;
+        }
+        Ok(e)
+    }
+
+    async fn wait_init_reaped(&mut self) -> io::Result<Exited> {
         if let Some(e) = self.reaped() {
             return Ok(e);
         }
@@ -200,14 +216,31 @@ impl Pending {
         }
     }
 
+    /// The init's end when it has been reaped and its leaf is empty (then read and removed);
+    /// `None` while either still runs. Never waits.
     fn try_reap(&mut self) -> io::Result<Option<Exited>> {
-        if let Some(e) = self.reaped() {
-            return Ok(Some(e));
-        }
-        let Some(pidfd) = &self.pidfd else {
-            return Ok(None);
+        let e = match self.reaped() {
+            Some(e) => e,
+            None => {
+                let Some(pidfd) = &self.pidfd else {
+                    return Ok(None);
+                };
+                match crate::sys::waitid_pidfd(pidfd.get_ref().as_fd(), true)? {
+                    Some(e) => self.note_reaped(e),
+                    None => return Ok(None),
+                }
+            }
         };
-        Ok(crate::sys::waitid_pidfd(pidfd.get_ref().as_fd(), true)?.map(|e| self.note_reaped(e)))
+        if let Some(leaf) = &mut self.cgroup {
+            match leaf.try_finish() {
+                Some(stats) => {
+                    self.cgroup_stats = stats;
+                    self.cgroup = None;
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(e))
     }
 
     /// Let the sandbox run on; reap its init in the background when it ends. The control
@@ -605,7 +638,10 @@ impl Child {
         }
     }
 
-    /// The status if the sandbox has ended, without waiting.
+    /// The status if the sandbox has ended, without waiting. With a
+    /// [cgroup](crate::Sandbox::cgroup), the sandbox has ended once its init has been reaped
+    /// and its leaf is empty (then read and removed): until then this returns `None`
+    /// (after killing what is left in the leaf), and [`wait`](Self::wait) waits for it.
     ///
     /// # Examples
     ///
@@ -706,7 +742,7 @@ impl Child {
     /// [cgroup](crate::Sandbox::cgroup), the CPU times of everything that was ever in the
     /// leaf, and its other statistics in [`Rusage::cgroup`].
     pub fn resource_usage(&self) -> Option<Rusage> {
-        let mut usage = Rusage::from(self.inner.reaped()?);
+        let mut usage = Rusage::from(self.inner.ended()?);
         if let Some(cg) = self.inner.cgroup_stats {
             usage.user_time = cg.cpu_user;
             usage.system_time = cg.cpu_system;
@@ -736,7 +772,7 @@ impl Child {
         else {
             return None;
         };
-        self.inner.reaped()?;
+        self.inner.ended()?;
         let facts = crate::limits::EndFacts {
             timed_out,
             killed,

@@ -591,6 +591,20 @@ pub(crate) fn try_async_fd(
         .map_err(|e| e.into_parts())
 }
 
+/// Register an owned fd with tokio's reactor for priority events (POLLPRI: how a cgroup's
+/// `cgroup.events` signals a change). Fails instead of panicking outside a runtime.
+pub(crate) fn try_async_fd_priority(
+    fd: OwnedFd,
+) -> Result<tokio::io::unix::AsyncFd<OwnedFd>, (OwnedFd, io::Error)> {
+    if let Err(e) = tokio::runtime::Handle::try_current() {
+        return Err((fd, io::Error::other(e)));
+    }
+    // SAFETY: the OwnedFd owns a valid open fd; AsyncFd takes ownership and nothing else can
+    // close or replace it while it is registered.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::PRIORITY) }
+        .map_err(|e| e.into_parts())
+}
+
 /// Register an owned fd with tokio's reactor for readability.
 pub(crate) fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     try_async_fd(fd).map_err(|(_, e)| e)

@@ -215,6 +215,38 @@ fn table(scratch: &Path) -> Vec<Row> {
     ));
     let m = marker();
     rows.push(spawn_row(
+        "a cgroup parent that is not a cgroup v2 directory",
+        NotFound,
+        &[
+            "cgroup",
+            "/proc",
+            "not a cgroup v2 directory",
+            "cgroup2 mount",
+        ],
+        &m,
+        |s| {
+            s.cgroup(nsbox::Cgroup::under("/proc"));
+        },
+    ));
+    rows.push(spawn_row(
+        "a cgroup parent that is a regular file",
+        NotADirectory,
+        &["cgroup", "/etc/passwd/cgroup.subtree_control", "ENOTDIR"],
+        &m,
+        |s| {
+            s.cgroup(nsbox::Cgroup::under("/etc/passwd"));
+        },
+    ));
+    rows.push(spawn_row(
+        "a soft rlimit above its hard one",
+        InvalidInput,
+        &["rlimit", "NOFILE", "100", "10"],
+        &m,
+        |s| {
+            s.rlimit(nsbox::Resource::Nofile, 100, 10);
+        },
+    ));
+    rows.push(spawn_row(
         "NUL in an argument",
         InvalidInput,
         &["argument", "NUL"],

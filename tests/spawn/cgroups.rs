@@ -393,3 +393,300 @@ async fn pids_max_is_the_reason() {
     assert!(cg.pids_max_hits > 0, "{cg:?}");
     assert_eq!(child.end_reason(), Some(EndReason::ProcessLimit));
 }
+
+/// A FUSE mount served by this test, by hand: it answers FUSE_INIT and then reads requests
+/// without answering them. A process whose request has been read waits for the answer in
+/// uninterruptible sleep, SIGKILL or not (the kernel's request_wait_answer), so a leaf
+/// holding it cannot become empty until the test [`release`](Self::release)s it (closing
+/// /dev/fuse aborts the connection and ends every request). Its Drop releases, unmounts and
+/// removes the mount point, also when the test fails.
+struct StuckFuse {
+    dev: Option<std::fs::File>,
+    dir: PathBuf,
+}
+
+impl StuckFuse {
+    /// `None` (after printing SKIPPED for `test`) where no FUSE mount can be made.
+    fn new(test: &str) -> Option<StuckFuse> {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let name = test_name(module_path!(), test);
+        let dev = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/fuse")
+        {
+            Ok(f) => f,
+            Err(e) => {
+                skip(&name, &format!("cannot open /dev/fuse: {e}"));
+                return None;
+            }
+        };
+        let dir = temp_path("fuse");
+        std::fs::create_dir(&dir).expect("mount point");
+        let opts = format!(
+            "fd={},rootmode=40000,user_id=0,group_id=0,allow_other",
+            dev.as_raw_fd()
+        );
+        if let Err(e) = nix::mount::mount(
+            Some("nsbox-test"),
+            &dir,
+            Some("fuse"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+            Some(opts.as_str()),
+        ) {
+            let _ = std::fs::remove_dir(&dir);
+            skip(&name, &format!("cannot mount a FUSE filesystem: {e}"));
+            return None;
+        }
+        let mut fuse = StuckFuse {
+            dev: Some(dev),
+            dir,
+        };
+        // FUSE_INIT (opcode 26): answer with protocol 7.31.
+        let (opcode, unique) = fuse.read_request();
+        assert_eq!(opcode, 26, "the first request is FUSE_INIT");
+        let mut reply = Vec::new();
+        reply.extend_from_slice(&(16u32 + 64).to_ne_bytes());
+        reply.extend_from_slice(&0i32.to_ne_bytes());
+        reply.extend_from_slice(&unique.to_ne_bytes());
+        let mut init = [0u8; 64];
+        init[0..4].copy_from_slice(&7u32.to_ne_bytes());
+        init[4..8].copy_from_slice(&31u32.to_ne_bytes());
+        // FUSE_PARALLEL_DIROPS: lookups in the root are not serialized on its lock, so each
+        // process's lookup reaches this server.
+        init[12..16].copy_from_slice(&(1u32 << 18).to_ne_bytes());
+        init[20..24].copy_from_slice(&4096u32.to_ne_bytes()); // max_write
+        reply.extend_from_slice(&init);
+        fuse.dev
+            .as_ref()
+            .unwrap()
+            .write_all(&reply)
+            .expect("answer FUSE_INIT");
+        Some(fuse)
+    }
+
+    /// The next request: its opcode and unique id (blocks until one comes).
+    fn read_request(&mut self) -> (u32, u64) {
+        use std::io::Read;
+        use std::os::fd::AsFd;
+        // The hang guard: a request that never comes fails the test.
+        let dev = self.dev.as_ref().expect("not released");
+        let mut fds = [nix::poll::PollFd::new(
+            dev.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ms = u16::try_from(DEADLINE.as_millis()).unwrap_or(u16::MAX);
+        let n = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)).expect("poll");
+        assert!(n > 0, "no FUSE request within {ms} ms");
+        let mut buf = vec![0u8; 1 << 17];
+        let n = self
+            .dev
+            .as_ref()
+            .expect("not released")
+            .read(&mut buf)
+            .expect("read a FUSE request");
+        assert!(n >= 40, "a request header: {n} bytes");
+        let opcode = u32::from_ne_bytes(buf[4..8].try_into().unwrap());
+        let unique = u64::from_ne_bytes(buf[8..16].try_into().unwrap());
+        (opcode, unique)
+    }
+
+    /// Wait until a process is stuck: a lookup has been read and is left unanswered.
+    fn hold_a_lookup(&mut self) {
+        let (opcode, _) = self.read_request();
+        assert_eq!(opcode, 1, "a FUSE_LOOKUP");
+    }
+
+    /// Abort the connection: every request ends (ECONNABORTED), its process wakes up.
+    fn release(&mut self) {
+        drop(self.dev.take());
+    }
+}
+
+impl Drop for StuckFuse {
+    fn drop(&mut self) {
+        self.release();
+        let _ = nix::mount::umount2(&self.dir, nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Dropping sandboxes whose leaves cannot empty yet (a process in uninterruptible sleep
+/// until the test releases it) neither blocks the caller nor starves the runtime: on a
+/// single-threaded runtime, the drops return while the leaves are still populated, a task
+/// of the same runtime then releases the processes, and the leaves are removed in the
+/// background. (A leaf's synchronous wait in the drop would block the only thread, the
+/// releasing task could not run, and the leaves would be left behind.)
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_sandboxes_whose_leaves_are_slow_to_empty_never_blocks_the_runtime() {
+    let test = "dropping_sandboxes_whose_leaves_are_slow_to_empty_never_blocks_the_runtime";
+    let Some(parent) = TestParent::new(test) else {
+        return;
+    };
+    let Some(mut fuse) = StuckFuse::new(test) else {
+        return;
+    };
+    let mut children = Vec::new();
+    for i in 0..3 {
+        let mut sb = Sandbox::new("cat");
+        sb.arg(fuse.dir.join(format!("f{i}")))
+            .namespaces(with_pidns())
+            .filesystem(nsbox::Filesystem::host())
+            .cgroup(Cgroup::under(&parent.path));
+        children.push(sb.spawn().await.expect("spawn"));
+        fuse.hold_a_lookup();
+    }
+    let leaves = parent.leaves();
+    assert_eq!(leaves.len(), 3, "{leaves:?}");
+    drop(children);
+    // Nothing has released the processes yet: the leaves are all still there and populated.
+    for leaf in &leaves {
+        assert!(populated(&parent.path.join(leaf)), "{leaf} emptied early");
+    }
+    let released = tokio::spawn(async move {
+        fuse.release();
+        fuse
+    });
+    let fuse = deadline("the releasing task", released)
+        .await
+        .expect("task");
+    poll_for("the leaves removed in the background", || {
+        let left = parent.leaves();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{left:?}"))
+        }
+    })
+    .await;
+    drop(fuse);
+}
+
+/// wait() waits for the leaf to empty without blocking the runtime: with the init killed
+/// from outside and a process left in the leaf in uninterruptible sleep, wait() (on a
+/// single-threaded runtime) lets another future run, which releases the process; then
+/// wait() ends and the leaf is gone.
+#[tokio::test(flavor = "current_thread")]
+async fn wait_lets_the_runtime_run_while_the_leaf_empties() {
+    let test = "wait_lets_the_runtime_run_while_the_leaf_empties";
+    let Some(parent) = TestParent::new(test) else {
+        return;
+    };
+    let Some(mut fuse) = StuckFuse::new(test) else {
+        return;
+    };
+    let m = marker();
+    let file = fuse.dir.join("f");
+    let mut sb = Sandbox::new("sh");
+    sb.args([
+        "-c",
+        &format!("(setsid cat {} &); exec sleep 1000 {m}", file.display()),
+    ])
+    .namespaces(without_pidns())
+    .filesystem(nsbox::Filesystem::host())
+    .cgroup(Cgroup::under(&parent.path));
+    let mut child = sb.spawn().await.expect("spawn");
+    fuse.hold_a_lookup();
+    wait_for_marker(&m, "the command").await;
+    let pid = child.id().expect("pid") as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL)
+        .expect("kill the init");
+    // The release waits until wait() has reaped the init (so wait() is then on the leaf),
+    // and checks that wait() has not returned: a wait that blocked the thread would only
+    // let it run once it had given up on the leaf.
+    let wait_done = std::cell::Cell::new(false);
+    let (waited, ()) = tokio::join!(
+        async {
+            let r = deadline("wait", child.wait()).await;
+            wait_done.set(true);
+            r
+        },
+        async {
+            until_reaped(pid, "the init").await;
+            assert!(
+                !wait_done.get(),
+                "wait() returned while the leaf was populated"
+            );
+            fuse.release();
+        }
+    );
+    let err = waited.expect_err("the init died");
+    assert!(err.to_string().contains("died"), "{err}");
+    assert!(
+        parent.leaves().is_empty(),
+        "leaf left: {:?}",
+        parent.leaves()
+    );
+    assert!(child.resource_usage().is_some());
+}
+
+/// Cgroup::enable_controllers with the orchestrator living in the parent (the case of the
+/// no-internal-processes rule): a child process of this test, moved into the test's parent,
+/// spawns a sandbox there; it is moved into `PARENT/nsbox-orchestrator-PID` first and the
+/// sandbox gets its leaf beside it. (No controller can be enabled on this project's machine,
+/// so the enabling itself is not exercised here; a limit whose controller is not offered
+/// fails before anything moves.)
+#[test]
+fn enable_controllers_moves_the_orchestrator_out_of_the_parent_first() {
+    let test = "enable_controllers_moves_the_orchestrator_out_of_the_parent_first";
+    let name = test_name(module_path!(), test);
+    if is_child(&name) {
+        let parent = PathBuf::from(std::env::var_os("NSBOX_TEST_CG_PARENT").expect("parent"));
+        std::fs::write(parent.join("cgroup.procs"), std::process::id().to_string())
+            .expect("move into the test's parent");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            // A limit whose controller is not offered: an error, and nothing moved.
+            let mut cg = Cgroup::under(&parent);
+            cg.enable_controllers(true).memory_max(64 << 20);
+            let mut sb = Sandbox::new("true");
+            sb.cgroup(cg);
+            let err = sb.spawn().await.expect_err("memory is not offered");
+            assert!(err.to_string().contains("memory"), "{err}");
+            let own = v2_line(&std::fs::read_to_string("/proc/self/cgroup").unwrap());
+            println!("after-error {own}");
+            let mut cg = Cgroup::under(&parent);
+            cg.enable_controllers(true);
+            let mut sb = Sandbox::new("cat");
+            sb.arg("/proc/self/cgroup")
+                .cgroup(cg)
+                .stdout(Stdio::piped());
+            let out = sb.output().await.expect("output");
+            assert!(out.status.success(), "{out:?}");
+            print!("sandbox {}", String::from_utf8_lossy(&out.stdout));
+            let own = v2_line(&std::fs::read_to_string("/proc/self/cgroup").unwrap());
+            println!("orchestrator {own}");
+        });
+        return;
+    }
+    let Some(parent) = TestParent::new(test) else {
+        return;
+    };
+    let mut cmd = reexec(&name, &[]);
+    cmd.env("NSBOX_TEST_CG_PARENT", &parent.path);
+    let mut pid = 0;
+    let out = run_with(cmd, |p| pid = p);
+    let stdout = &out.stdout;
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{out:?}"
+    );
+    let line = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.split_once(key).map(|(_, v)| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("no {key} in {stdout}"))
+    };
+    assert_eq!(line("after-error "), parent.rel, "moved on an error");
+    assert_eq!(
+        line("orchestrator "),
+        format!("{}/nsbox-orchestrator-{pid}", parent.rel)
+    );
+    assert!(
+        line("0::").starts_with(&format!("{}/nsbox-{pid}-", parent.rel)),
+        "{stdout}"
+    );
+    // The orchestrator's leaf stays (empty now that it has exited), the sandbox's is gone.
+    assert_eq!(parent.leaves(), [format!("nsbox-orchestrator-{pid}")]);
+}
