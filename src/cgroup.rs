@@ -419,6 +419,16 @@ impl Leaf {
     }
 
     /// The fds the clone needs (the directory, cgroup.procs).
+    /// The leaf's fds, borrowed (for the launcher's request).
+    pub(crate) fn borrowed_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.dir
+            .iter()
+            .chain(self.procs.iter())
+            .map(|f| f.as_fd())
+            .collect()
+    }
+
     pub(crate) fn fds(&self) -> Option<(RawFd, RawFd)> {
         Some((
             self.dir.as_ref()?.as_raw_fd(),

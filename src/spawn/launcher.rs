@@ -181,6 +181,7 @@ pub(crate) async fn launch(
     spec: &Spec,
     fds: &[RawFd],
     held: &[Arc<OwnedFd>],
+    extra: &[BorrowedFd<'_>],
     control: &ControlSender,
 ) -> Option<io::Result<(i32, OwnedFd)>> {
     let launcher = LAUNCHER.get()?;
@@ -193,7 +194,7 @@ pub(crate) async fn launch(
         tracing::debug!("the launcher's answers are out of step: cloning directly");
         return None;
     }
-    let fds = match borrow_all(fds, held) {
+    let fds = match borrow_all(fds, held, extra) {
         Ok(f) => f,
         Err(e) => return Some(Err(e)),
     };
@@ -203,19 +204,29 @@ pub(crate) async fn launch(
     })
 }
 
-/// The request's fds, borrowed: from `held`, or the orchestrator's standard streams.
-fn borrow_all<'a>(fds: &[RawFd], held: &'a [Arc<OwnedFd>]) -> io::Result<Vec<BorrowedFd<'a>>> {
+/// The request's fds, borrowed: from `held`, `extra` (the cgroup leaf's), or the
+/// orchestrator's standard streams.
+fn borrow_all<'a>(
+    fds: &[RawFd],
+    held: &'a [Arc<OwnedFd>],
+    extra: &[BorrowedFd<'a>],
+) -> io::Result<Vec<BorrowedFd<'a>>> {
     fds.iter()
         .map(|&raw| match held.iter().find(|f| f.as_raw_fd() == raw) {
             Some(f) => Ok(f.as_fd()),
-            None => crate::sys::std_stream(raw).ok_or_else(|| {
-                Error::failed(
-                    Step::Launcher,
-                    io::ErrorKind::Other,
-                    format!("fd {raw} of the request is not held"),
-                )
-                .into()
-            }),
+            None => extra
+                .iter()
+                .find(|f| f.as_raw_fd() == raw)
+                .copied()
+                .or_else(|| crate::sys::std_stream(raw))
+                .ok_or_else(|| {
+                    Error::failed(
+                        Step::Launcher,
+                        io::ErrorKind::Other,
+                        format!("fd {raw} of the request is not held"),
+                    )
+                    .into()
+                }),
         })
         .collect()
 }

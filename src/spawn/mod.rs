@@ -26,7 +26,7 @@ use crate::limits::Resource;
 use crate::seccomp::SeccompProgram;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::process::ExitStatus;
 use std::sync::Arc;
@@ -570,7 +570,12 @@ pub(crate) async fn start(p: Prepared) -> io::Result<Pending> {
         mut cgroup,
     } = p;
     let launched = if use_launcher {
-        launcher::launch(&spec, &fds, &child_ends, &control_w).await
+        // The leaf's directory and cgroup.procs travel with the request too.
+        let leaf: Vec<BorrowedFd<'_>> = cgroup
+            .as_ref()
+            .map(|l| l.borrowed_fds())
+            .unwrap_or_default();
+        launcher::launch(&spec, &fds, &child_ends, &leaf, &control_w).await
     } else {
         None
     };

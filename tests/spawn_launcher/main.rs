@@ -307,6 +307,71 @@ fn an_init_the_launcher_cannot_get_a_pidfd_for_leaves_no_zombie() -> Result<(), 
     Ok(())
 }
 
+/// A sandbox with a cgroup leaf, made through the launcher: the leaf's fds travel with the
+/// request, the command runs in the leaf, and the leaf is gone afterwards (root only: a
+/// cgroup v2 parent is made for the test, and removed).
+async fn a_sandbox_with_a_cgroup_leaf_is_made_through_the_launcher() -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        skip(
+            "a_sandbox_with_a_cgroup_leaf_is_made_through_the_launcher",
+            "making a cgroup v2 parent needs root here",
+        );
+        return Ok(());
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+    let Some(mount) = info.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        (post.split_whitespace().next()? == "cgroup2")
+            .then(|| pre.split_whitespace().nth(4).map(std::path::PathBuf::from))
+            .flatten()
+    }) else {
+        skip(
+            "a_sandbox_with_a_cgroup_leaf_is_made_through_the_launcher",
+            "no cgroup2 filesystem is mounted",
+        );
+        return Ok(());
+    };
+    let parent = mount.join(format!("nsbox-test-launcher-{}", std::process::id()));
+    std::fs::create_dir(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            if let Ok(d) = std::fs::read_dir(&self.0) {
+                for e in d.flatten().filter(|e| e.path().is_dir()) {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _remove = Remove(parent.clone());
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", "grep '^0::' /proc/self/cgroup"])
+        .namespaces(all())
+        .cgroup(nsbox::Cgroup::under(&parent));
+    let out = tokio::time::timeout(DEADLINE, sb.output())
+        .await
+        .map_err(|_| "timed out")?
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() || !text.contains("nsbox-test-launcher-") {
+        return Err(format!(
+            "{:?}: {text:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let leaves = std::fs::read_dir(&parent)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .count();
+    if leaves != 0 {
+        return Err(format!("{leaves} leaves left in {}", parent.display()));
+    }
+    Ok(())
+}
+
 const CHILD: &str = "launcher-orchestrator";
 
 /// Child mode: start a launcher, print its pid, wait to be killed.
@@ -366,6 +431,10 @@ fn main() -> ExitCode {
     h.check(
         "many_concurrent_spawns_through_the_launcher_all_report_right",
         || rt.block_on(many_concurrent_spawns_through_the_launcher_all_report_right()),
+    );
+    h.check(
+        "a_sandbox_with_a_cgroup_leaf_is_made_through_the_launcher",
+        || rt.block_on(a_sandbox_with_a_cgroup_leaf_is_made_through_the_launcher()),
     );
     h.check("the_launchers_sandboxes_get_the_safe_defaults", || {
         rt.block_on(the_launchers_sandboxes_get_the_safe_defaults())
