@@ -317,3 +317,25 @@ fn the_json_status_is_bubblewraps_plus_the_signal() {
     assert_eq!(out.status.code(), Some(125), "fd 1 is refused: {out:?}");
     assert_no_leftovers(&m);
 }
+
+/// `--file FD DEST` and `--ro-bind-data FD DEST` put the bytes read from FD into the view
+/// (the second read-only), with `--perms`.
+#[test]
+fn files_from_fds_land_in_the_view() {
+    let m = marker();
+    let mut c = std::process::Command::new("sh");
+    c.args([
+        "-c",
+        "exec \"$0\" -U -p --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib \
+         --symlink usr/lib64 /lib64 --perms 0600 --file 3 /etc/one --ro-bind-data 4 /etc/two \
+         -- /bin/sh -c 'cat /etc/one /etc/two; stat -c %a /etc/one; (echo x > /etc/two) 2>/dev/null && echo written || echo refused' \
+         3<<EOF3 4<<EOF4\nfirst\nEOF3\nsecond\nEOF4",
+    ])
+    .arg(nsrun_path())
+    .env(MARKER_VAR, &m)
+    .stdin(std::process::Stdio::null());
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.stdout, "first\nsecond\n600\nrefused\n", "{out:?}");
+    assert_no_leftovers(&m);
+}

@@ -587,3 +587,24 @@ async fn overlays_with_an_upper_directory_and_read_only_ones() {
     );
     assert!(!bottom.join("added").exists());
 }
+
+/// A device bind keeps device nodes usable; a plain bind makes them unusable (nodev).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_device_bind_keeps_devices_usable_and_a_plain_bind_does_not() {
+    let mut fs = minimal_root();
+    fs.dev_bind("/dev/null", "/devnull")
+        .bind("/dev/null", "/plainnull")
+        .dev_bind_try("/no/such/device", "/never");
+    let script = r#"
+        echo x > /devnull && echo "dev bind: usable"
+        (echo x > /plainnull) 2>/dev/null && echo "plain bind: usable" || echo "plain bind: refused"
+        [ -e /never ] && echo "never: present" || echo "never: absent"
+    "#;
+    let out = sh_in("device binds", fs, script, &[]).await;
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(
+        out.stdout, "dev bind: usable\nplain bind: refused\nnever: absent\n",
+        "{}",
+        out.stderr
+    );
+}
