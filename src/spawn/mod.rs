@@ -94,6 +94,22 @@ use crate::steps::Step;
 /// The orchestrator waits only on its own pidfds (never `waitpid(-1)`), so `tokio::process`
 /// children in the same process keep working.
 ///
+/// # Safe defaults
+///
+/// What a sandbox's command may not do unless the caller says so (the README's security
+/// section lists what each blocks and what it does not):
+///
+/// - it starts in a new session, without a controlling terminal ([`new_session`](Sandbox::new_session));
+/// - it holds no capability ([`capabilities`](Sandbox::capabilities));
+/// - the default syscall filter refuses TIOCSTI, the keyring, new user namespaces, setuid
+///   modes and the rest of its list ([`default_syscall_filter`](Sandbox::default_syscall_filter),
+///   [`nested_user_namespaces`](Sandbox::nested_user_namespaces));
+/// - with a mount namespace, it sees the host read-only with a fresh `/tmp` and `/run`
+///   ([`filesystem`](Sandbox::filesystem); [`Filesystem::host`] for the host's mounts as they
+///   are), and the kernel's files protected ([`Namespaces::protect_kernel`]);
+/// - its environment is the orchestrator's, as with `tokio::process`: use
+///   [`env_clear`](Sandbox::env_clear) for an explicit one.
+///
 /// # Caveats
 ///
 /// - Dropping a [`Child`] (with [`kill_on_drop`](Sandbox::kill_on_drop), the default) kills the
