@@ -390,6 +390,9 @@ pub(crate) struct FsSpec {
     pub ops: Vec<PreparedOp>,
     /// Where the empty root's tmpfs is built (a directory that holds no overlay layer).
     pub staging: CString,
+    /// Make the view private at the end (false when `/` was made private from the start, so
+    /// that every tree cloned from it is private already: one walk of the mount table less).
+    pub make_private: bool,
 }
 
 impl FsSpec {
@@ -652,6 +655,7 @@ impl Filesystem {
             sources,
             ops,
             staging: cstring("staging", staging.as_os_str().as_bytes())?,
+            make_private: true,
         })
     }
 }

@@ -176,6 +176,7 @@ pub(crate) fn encode(s: &Spec) -> Vec<u8> {
         w.u8(base_code(fs.base));
         w.cstrs(&fs.sources);
         w.bytes(fs.staging.as_bytes());
+        w.bool(fs.make_private);
         w.u64(fs.ops.len() as u64);
         for op in &fs.ops {
             w.u8(op.kind as u8);
@@ -274,6 +275,7 @@ fn filesystem(r: &mut Reader<'_>) -> Option<Option<FsSpec>> {
     };
     let sources = r.cstrs()?;
     let staging = CString::new(r.bytes()?).ok()?;
+    let make_private = r.bool()?;
     let n = usize::try_from(r.u64()?).ok()?;
     let mut ops = Vec::with_capacity(n.min(4096));
     for _ in 0..n {
@@ -296,6 +298,7 @@ fn filesystem(r: &mut Reader<'_>) -> Option<Option<FsSpec>> {
         sources,
         ops,
         staging,
+        make_private,
     }))
 }
 

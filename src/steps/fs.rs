@@ -599,7 +599,7 @@ fn build_inner(fs: &FsSpec, slots: &[Cell<i32>]) -> Result<(), StepError> {
     for (i, op) in fs.ops.iter().enumerate() {
         apply(root.as_fd(), op, slots, fs, i).map_err(err(i as u32))?;
     }
-    if fs.base == Base::HostReadOnly {
+    if fs.base == Base::HostReadOnly && fs.make_private {
         make_private(c"/").map_err(&base_err)?;
     }
     Ok(())
@@ -661,5 +661,8 @@ pub(crate) fn pivot(fs: &FsSpec) -> Result<(), StepError> {
     // The old root is now stacked on the new one: detach it.
     rustix::mount::unmount(c".", UnmountFlags::DETACH).map_err(&e)?;
     rustix::process::chdir(c"/").map_err(&e)?;
-    make_private(c"/").map_err(&e)
+    if fs.make_private {
+        make_private(c"/").map_err(&e)?;
+    }
+    Ok(())
 }
