@@ -26,6 +26,21 @@
 //! stdout and stderr are captured. The sandboxes are created through the launcher (a fork
 //! server started first thing in `main`) unless `--no-launcher` is given.
 //!
+//! Resource limits: `--rlimit NAME=SOFT[:HARD]` (repeatable) sets an rlimit of every action
+//! (NAME as prlimit(1) spells it: nofile, nproc, cpu, fsize, core, as, stack, memlock; each
+//! value a number or `unlimited`; `NAME=N` sets both limits to N, but `cpu=N` gets the hard
+//! limit N+1, so that the soft limit's SIGXCPU ends the action before the hard limit's
+//! SIGKILL). `--cgroup-parent DIR` puts each action in a cgroup v2 leaf of its own under DIR
+//! (`--cgroup`: under this process's own cgroup), with `--memory-max BYTES` (K, M, G, T
+//! suffixes) and `--pids-max N` as its memory.max and pids.max; a limit whose controller is
+//! not enabled for DIR's children fails every action (the error says what is missing) unless
+//! `--best-effort-limits` is given, which runs them without it and warns once. An action ended
+//! by a limit says so in its status: `cpu limit` (SIGXCPU), `file size limit` (SIGXFSZ), `out
+//! of memory` (the leaf's OOM kill), `process limit` (a fork refused at pids.max), with the
+//! limit's setting and how the command ended under its row. The rlimit reasons are read from
+//! the signal that killed the action's command itself: a shell that runs the writer as a child
+//! reports it as `exit 153` (128 + SIGXFSZ); `exec` the last command to see the reason.
+//!
 //! While it runs, a progress bar is drawn on stderr when stderr is a terminal, and one line
 //! per finished action is printed otherwise:
 //!
@@ -55,13 +70,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use nsbox::{Filesystem, Namespaces, Rusage, Sandbox, Stdio};
+use nsbox::{Cgroup, EndReason, Filesystem, Namespaces, Resource, Rusage, Sandbox, Stdio};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{Semaphore, mpsc};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "orchestrator",
+    group = clap::ArgGroup::new("leaf").args(["cgroup_parent", "cgroup"]),
     about = "Run shell actions concurrently, each in its own set of Linux namespaces, and summarize",
     after_help = "Exit status: 0 if every action exited 0; 1 otherwise; 125 on a usage error; \
                   130 when interrupted.\n\n\
@@ -117,6 +133,24 @@ struct Args {
     /// Show the output of every action in the summary (not only of the failed ones)
     #[arg(short = 'v', long)]
     verbose: bool,
+    /// Set each action's rlimit NAME (nofile, nproc, cpu, fsize, core, as, stack, memlock) to SOFT and HARD (numbers or `unlimited`; without HARD both are SOFT, but cpu=N gets the hard limit N+1, so that SIGXCPU comes before SIGKILL); repeatable
+    #[arg(long, value_name = "NAME=SOFT[:HARD]", value_parser = parse_rlimit)]
+    rlimit: Vec<(Resource, u64, u64)>,
+    /// Put each action in a cgroup v2 leaf of its own under DIR (a cgroup v2 directory this user may write, with the controllers of the limits enabled for its children)
+    #[arg(long, value_name = "DIR", conflicts_with = "cgroup")]
+    cgroup_parent: Option<PathBuf>,
+    /// Like --cgroup-parent, with this process's own cgroup v2 as the parent
+    #[arg(long)]
+    cgroup: bool,
+    /// memory.max of each action's leaf in bytes (K, M, G, T: powers of 1024); needs --cgroup-parent or --cgroup
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, requires = "leaf")]
+    memory_max: Option<u64>,
+    /// pids.max of each action's leaf: its most processes and threads, the sandbox's init included; needs --cgroup-parent or --cgroup
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "leaf")]
+    pids_max: Option<u64>,
+    /// Run without the cgroup limits whose controller is missing (a warning names them) instead of failing every action
+    #[arg(long, requires = "leaf")]
+    best_effort_limits: bool,
     /// The actions (instead of --file)
     #[arg(value_name = "ACTION")]
     actions: Vec<String>,
@@ -158,6 +192,75 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A limit's value as the summary shows it.
+fn show_limit(v: u64) -> String {
+    if v == Resource::INFINITY {
+        "unlimited".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// `NAME=SOFT[:HARD]` of `--rlimit`: NAME as prlimit(1) has it (nofile, cpu, ...), each value
+/// a number or `unlimited`. Without HARD, the hard limit is SOFT, but for cpu SOFT+1: at the
+/// hard limit the kernel sends SIGKILL, which must not come with the soft limit's SIGXCPU
+/// (the summary's `cpu limit`).
+fn parse_rlimit(s: &str) -> Result<(Resource, u64, u64), String> {
+    let (name, values) = s.split_once('=').ok_or_else(|| {
+        format!("expected NAME=SOFT[:HARD] (as nofile=1024 or cpu=60:70), got {s:?}")
+    })?;
+    let resource = Resource::from_name(name).ok_or_else(|| {
+        format!("unknown limit {name:?} (nofile, nproc, cpu, fsize, core, as, stack, memlock)")
+    })?;
+    let value = |v: &str| match v {
+        "unlimited" | "infinity" => Ok(Resource::INFINITY),
+        _ => v
+            .parse::<u64>()
+            .map_err(|_| format!("{v:?} is not a number or `unlimited`")),
+    };
+    let (soft, hard) = match values.split_once(':') {
+        Some((soft, hard)) => (value(soft)?, value(hard)?),
+        None => {
+            let soft = value(values)?;
+            let hard = if resource == Resource::Cpu && soft != Resource::INFINITY {
+                soft.saturating_add(1)
+            } else {
+                soft
+            };
+            (soft, hard)
+        }
+    };
+    if soft > hard {
+        return Err(format!(
+            "the soft limit {} is above the hard limit {}",
+            show_limit(soft),
+            show_limit(hard)
+        ));
+    }
+    Ok((resource, soft, hard))
+}
+
+/// A number of bytes, with an optional K, M, G or T (powers of 1024).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let bad = || format!("{s:?} is not a number of bytes (as 536870912, 512M or 2G)");
+    let (digits, shift) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(bad()),
+            };
+            (&s[..i], shift)
+        }
+        _ => (s, 0),
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
 /// Everything an action's task needs, shared.
 struct Config {
     namespaces: Option<Namespaces>,
@@ -168,6 +271,13 @@ struct Config {
     timeout: Option<Duration>,
     kill_after: Duration,
     always_shell: bool,
+    /// `--rlimit`, in order (one per resource).
+    rlimits: Vec<(Resource, u64, u64)>,
+    /// The leaf's parent and limits, with `--cgroup-parent` or `--cgroup`.
+    cgroup: Option<Cgroup>,
+    /// `--memory-max` and `--pids-max`, for the summary.
+    memory_max: Option<u64>,
+    pids_max: Option<u64>,
 }
 
 /// How an action ended.
@@ -186,6 +296,12 @@ enum Outcome {
 /// The record of one action.
 struct Report {
     outcome: Outcome,
+    /// Why it ended, once it has.
+    end_reason: Option<EndReason>,
+    /// The cgroup limits not applied (`--best-effort-limits` without their controller).
+    unapplied: Vec<String>,
+    /// The setting of the limit that ended it (`RLIMIT_CPU soft 1, hard 2`).
+    setting: Option<String>,
     wall: Option<Duration>,
     usage: Option<Rusage>,
     stdout: Vec<u8>,
@@ -197,8 +313,27 @@ impl Report {
         matches!(self.outcome, Outcome::Exited(s) if s.success())
     }
 
-    /// The status column: `exit N`, `signal NAME`, `timeout`, `error: message`, `cancelled`.
+    /// The limit that ended the action: `cpu limit`, `file size limit`, `out of memory`,
+    /// `process limit`; `None` for an end of its own, a timeout, an error.
+    fn limit(&self) -> Option<&'static str> {
+        if !matches!(self.outcome, Outcome::Exited(_)) {
+            return None;
+        }
+        match self.end_reason? {
+            EndReason::CpuLimit => Some("cpu limit"),
+            EndReason::FileSizeLimit => Some("file size limit"),
+            EndReason::OutOfMemory => Some("out of memory"),
+            EndReason::ProcessLimit => Some("process limit"),
+            _ => None,
+        }
+    }
+
+    /// The status column: `exit N`, `signal NAME`, `timeout`, a limit (`cpu limit`, `file
+    /// size limit`, `out of memory`, `process limit`), `error: message`, `cancelled`.
     fn status(&self) -> String {
+        if let Some(limit) = self.limit() {
+            return limit.into();
+        }
         match &self.outcome {
             Outcome::Exited(s) => describe(*s),
             Outcome::TimedOut(_) => "timeout".into(),
@@ -276,7 +411,37 @@ fn sandbox_for(action: &str, cfg: &Config) -> Sandbox {
     if let Some(t) = cfg.timeout {
         sb.timeout(t);
     }
+    for &(resource, soft, hard) in &cfg.rlimits {
+        sb.rlimit(resource, soft, hard);
+    }
+    if let Some(cg) = &cfg.cgroup {
+        sb.cgroup(cg.clone());
+    }
     sb
+}
+
+/// What set the limit that ended an action, for the line under its row.
+fn limit_setting(reason: EndReason, cfg: &Config) -> Option<String> {
+    let rlimit = |r: Resource| {
+        cfg.rlimits
+            .iter()
+            .find(|(x, _, _)| *x == r)
+            .map(|&(r, soft, hard)| {
+                format!(
+                    "{} soft {}, hard {}",
+                    r.name(),
+                    show_limit(soft),
+                    show_limit(hard)
+                )
+            })
+    };
+    match reason {
+        EndReason::CpuLimit => rlimit(Resource::Cpu),
+        EndReason::FileSizeLimit => rlimit(Resource::Fsize),
+        EndReason::OutOfMemory => cfg.memory_max.map(|m| format!("memory.max {}", bytes(m))),
+        EndReason::ProcessLimit => cfg.pids_max.map(|n| format!("pids.max {n}")),
+        _ => None,
+    }
 }
 
 async fn read_all(r: Option<nsbox::ChildStdout>) -> Vec<u8> {
@@ -296,6 +461,9 @@ async fn run_action(action: &str, cfg: &Config) -> Report {
         Err(e) => {
             return Report {
                 outcome: Outcome::Error(e.to_string()),
+                end_reason: None,
+                unapplied: Vec::new(),
+                setting: None,
                 wall: Some(start.elapsed()),
                 usage: None,
                 stdout: Vec::new(),
@@ -311,8 +479,12 @@ async fn run_action(action: &str, cfg: &Config) -> Report {
         Ok(s) => Outcome::Exited(s),
         Err(e) => Outcome::Error(format!("wait: {e}")),
     };
+    let end_reason = child.end_reason();
     Report {
         outcome,
+        end_reason,
+        unapplied: child.unapplied_limits().to_vec(),
+        setting: end_reason.and_then(|r| limit_setting(r, cfg)),
         wall: Some(wall),
         usage: child.resource_usage(),
         stdout,
@@ -605,6 +777,20 @@ fn print_summary(
                 "    timed out: the command ended with {}",
                 describe(*s)
             )?,
+            Outcome::Exited(s) => {
+                if let Some(limit) = r.limit() {
+                    let setting = r
+                        .setting
+                        .as_ref()
+                        .map(|t| format!(" ({t})"))
+                        .unwrap_or_default();
+                    writeln!(
+                        out,
+                        "    {limit}{setting}: the command ended with {}",
+                        describe(*s)
+                    )?;
+                }
+            }
             _ => {}
         }
         for (tag, text) in [("out", &r.stdout), ("err", &r.stderr)] {
@@ -618,10 +804,12 @@ fn print_summary(
     let count = |f: fn(&Outcome) -> bool| reports.iter().filter(|r| f(&r.outcome)).count();
     let timeouts = count(|o| matches!(o, Outcome::TimedOut(_)));
     let errors = count(|o| matches!(o, Outcome::Error(_)));
+    let limits = reports.iter().filter(|r| r.limit().is_some()).count();
     let cancelled = count(|o| matches!(o, Outcome::Cancelled));
     let mut tail = Vec::new();
     for (n, what) in [
         (timeouts, "timed out"),
+        (limits, "over a limit"),
         (errors, if errors == 1 { "error" } else { "errors" }),
     ] {
         if n > 0 {
@@ -707,6 +895,23 @@ fn main() {
     std::process::exit(rt.block_on(run(args, actions)));
 }
 
+/// The cgroup of `--cgroup-parent` or `--cgroup`, with the limits.
+fn cgroup(args: &Args) -> Option<Cgroup> {
+    let mut cg = match (&args.cgroup_parent, args.cgroup) {
+        (Some(dir), _) => Cgroup::under(dir),
+        (None, true) => Cgroup::detect(),
+        (None, false) => return None,
+    };
+    if let Some(m) = args.memory_max {
+        cg.memory_max(m);
+    }
+    if let Some(n) = args.pids_max {
+        cg.pids_max(n);
+    }
+    cg.best_effort(args.best_effort_limits);
+    Some(cg)
+}
+
 async fn run(args: Args, actions: Vec<Action>) -> i32 {
     let jobs = args.jobs.map(|j| j as usize).unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -740,6 +945,10 @@ async fn run(args: Args, actions: Vec<Action>) -> i32 {
         timeout: args.timeout,
         kill_after: args.kill_after,
         always_shell: args.always_shell,
+        rlimits: args.rlimit.clone(),
+        cgroup: cgroup(&args),
+        memory_max: args.memory_max,
+        pids_max: args.pids_max,
     });
     let actions = Arc::new(actions);
     let start = Instant::now();
@@ -797,6 +1006,7 @@ async fn run(args: Args, actions: Vec<Action>) -> i32 {
     };
     let mut reports: Vec<Option<Report>> = actions.iter().map(|_| None).collect();
     let mut save_failed = false;
+    let mut warned_unapplied = false;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let ctrl_c = tokio::signal::ctrl_c();
@@ -818,6 +1028,15 @@ async fn run(args: Args, actions: Vec<Action>) -> i32 {
                                 save_failed = true;
                             }
                         }
+                    }
+                    if !report.unapplied.is_empty() && !warned_unapplied {
+                        warned_unapplied = true;
+                        progress.finish();
+                        eprintln!(
+                            "orchestrator: warning: the actions run without {} (--best-effort-limits: \
+                             the controller is not enabled for the cgroup parent's children)",
+                            report.unapplied.join(", ")
+                        );
                     }
                     progress.finished(&actions[idx], &report);
                     reports[idx] = Some(*report);
@@ -847,6 +1066,9 @@ async fn run(args: Args, actions: Vec<Action>) -> i32 {
         .map(|r| {
             r.unwrap_or(Report {
                 outcome: Outcome::Cancelled,
+                end_reason: None,
+                unapplied: Vec::new(),
+                setting: None,
                 wall: None,
                 usage: None,
                 stdout: Vec::new(),

@@ -61,6 +61,24 @@ impl Resource {
         }
     }
 
+    /// The resource of a name as prlimit(1) and `/proc/PID/limits` spell it, without regard
+    /// to case: `nofile`, `nproc`, `cpu`, `fsize`, `core`, `as`, `stack`, `memlock`, with or
+    /// without the `RLIMIT_` prefix. `None` for any other name.
+    ///
+    /// ```
+    /// use nsbox::Resource;
+    /// assert_eq!(Resource::from_name("nofile"), Some(Resource::Nofile));
+    /// assert_eq!(Resource::from_name("RLIMIT_CPU"), Some(Resource::Cpu));
+    /// assert_eq!(Resource::from_name("rss"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Resource> {
+        let upper = name.to_ascii_uppercase();
+        let short = upper.strip_prefix("RLIMIT_").unwrap_or(&upper);
+        Resource::ALL
+            .into_iter()
+            .find(|r| r.name().strip_prefix("RLIMIT_") == Some(short))
+    }
+
     /// The wire code (its index in [`ALL`](Self::ALL)).
     pub(crate) fn code(self) -> u8 {
         self as u8
@@ -174,6 +192,22 @@ mod tests {
             assert_eq!(Resource::from_code(r.code()), Some(r));
         }
         assert_eq!(Resource::from_code(8), None);
+    }
+
+    #[test]
+    fn every_resource_is_found_by_its_name() {
+        for r in Resource::ALL {
+            assert_eq!(Resource::from_name(r.name()), Some(r));
+            let short = r
+                .name()
+                .strip_prefix("RLIMIT_")
+                .unwrap()
+                .to_ascii_lowercase();
+            assert_eq!(Resource::from_name(&short), Some(r));
+        }
+        for bad in ["", "RLIMIT_", "rss", "nofiles", "RLIMIT_RLIMIT_CPU"] {
+            assert_eq!(Resource::from_name(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use nsbox::{
-    Capabilities, Capability, Filesystem, Namespace, Namespaces, SeccompProgram, Supervisor, Upper,
-    enter, exit_as_status,
+    Capabilities, Capability, Filesystem, Namespace, Namespaces, Resource, SeccompProgram,
+    Supervisor, Upper, enter, exit_as_status,
 };
 
 #[derive(Parser, Debug)]
@@ -92,6 +92,9 @@ struct Args {
     /// Leave /proc/sys, /sys and the like writable and /proc/kcore and the like visible in a new mount namespace
     #[arg(long)]
     no_protect_kernel: bool,
+    /// Set PROGRAM's resource limit NAME (nofile, nproc, cpu, fsize, core, as, stack, memlock) to SOFT and HARD (a number or `unlimited`; without HARD both are SOFT, but cpu=N gets the hard limit N+1, so that SIGXCPU comes before SIGKILL); repeatable
+    #[arg(long, value_name = "NAME=SOFT[:HARD]", value_parser = parse_rlimit)]
+    rlimit: Vec<(Resource, u64, u64)>,
     /// Join the namespace KIND (user, mnt, uts, ipc, net, pid, cgroup) at PATH first; repeatable
     #[arg(long, value_name = "KIND:PATH", value_parser = parse_join)]
     join: Vec<(Namespace, PathBuf)>,
@@ -108,6 +111,51 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         .ok()
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
         .ok_or_else(|| format!("expected a number of seconds (0 or more), got {s:?}"))
+}
+
+/// `NAME=SOFT[:HARD]` of `--rlimit`: NAME as prlimit(1) has it (nofile, cpu, ...), each
+/// value a number or `unlimited`. Without HARD, the hard limit is SOFT, but for cpu SOFT+1: at
+/// the hard limit the kernel sends SIGKILL, and it must not come with the soft limit's SIGXCPU.
+fn parse_rlimit(s: &str) -> Result<(Resource, u64, u64), String> {
+    let (name, values) = s.split_once('=').ok_or_else(|| {
+        format!("expected NAME=SOFT[:HARD] (as nofile=1024 or cpu=60:70), got {s:?}")
+    })?;
+    let resource = Resource::from_name(name).ok_or_else(|| {
+        format!("unknown limit {name:?} (nofile, nproc, cpu, fsize, core, as, stack, memlock)")
+    })?;
+    let value = |v: &str| match v {
+        "unlimited" | "infinity" => Ok(Resource::INFINITY),
+        _ => v
+            .parse::<u64>()
+            .map_err(|_| format!("{v:?} is not a number or `unlimited`")),
+    };
+    let (soft, hard) = match values.split_once(':') {
+        Some((soft, hard)) => (value(soft)?, value(hard)?),
+        None => {
+            let soft = value(values)?;
+            let hard = if resource == Resource::Cpu && soft != Resource::INFINITY {
+                soft.saturating_add(1)
+            } else {
+                soft
+            };
+            (soft, hard)
+        }
+    };
+    if soft > hard {
+        let show = |v: u64| {
+            if v == Resource::INFINITY {
+                "unlimited".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        return Err(format!(
+            "the soft limit {} is above the hard limit {}",
+            show(soft),
+            show(hard)
+        ));
+    }
+    Ok((resource, soft, hard))
 }
 
 fn parse_join(s: &str) -> Result<(Namespace, PathBuf), String> {
@@ -177,6 +225,9 @@ fn supervisor(a: &Args, cap_drop: &[String]) -> Result<Supervisor, String> {
         }
     }
     sup.capabilities(caps);
+    for &(resource, soft, hard) in &a.rlimit {
+        sup.rlimit(resource, soft, hard);
+    }
     if let Some(grace) = a.exit_grace {
         sup.exit_grace(grace);
     }
@@ -633,12 +684,14 @@ pub fn main() {
     match result {
         Ok(status) => exit_as_status(status),
         Err(e) => {
+            let nsbox_err = nsbox::Error::from_io(&e);
             let code = match e.kind() {
+                // A step before the exec (an rlimit above the hard limit, say) is nsrun's
+                // failure, however its errno reads.
+                _ if nsbox_err.is_some_and(|n| n.step() != nsbox::Step::Exec) => 125,
                 io::ErrorKind::NotFound => 127,
                 io::ErrorKind::PermissionDenied => 126,
-                _ if nsbox::Error::from_io(&e).and_then(|n| n.errno()) == Some(libc::ENOEXEC) => {
-                    126
-                }
+                _ if nsbox_err.and_then(|n| n.errno()) == Some(libc::ENOEXEC) => 126,
                 _ => 125,
             };
             // Exit through the pid-1 channel so the waiter outside exits with the same code.

@@ -1,6 +1,6 @@
 //! What the Supervisor's main command gives up before its exec: the same restrictions as a
-//! sandbox's command (a new session on request, the syscall filters, the capabilities),
-//! prepared here and applied in std's pre_exec hook, after the fork.
+//! sandbox's command (a new session on request, the rlimits, the syscall filters, the
+//! capabilities), prepared here and applied in std's pre_exec hook, after the fork.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -8,6 +8,8 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use crate::caps::Capabilities;
+use crate::error::Error;
+use crate::limits::Resource;
 use crate::proto::report::{Report, ReportSender};
 use crate::seccomp::{Insn, SeccompProgram};
 use crate::steps::{Step, StepError};
@@ -20,6 +22,8 @@ pub(crate) struct Restrict {
     pub default_filter: bool,
     pub user_namespaces: bool,
     pub filters: Vec<SeccompProgram>,
+    /// (resource, soft, hard), one per resource, in the order given.
+    pub rlimits: Vec<(Resource, u64, u64)>,
 }
 
 impl Default for Restrict {
@@ -30,6 +34,7 @@ impl Default for Restrict {
             default_filter: true,
             user_namespaces: false,
             filters: Vec::new(),
+            rlimits: Vec::new(),
         }
     }
 }
@@ -38,6 +43,20 @@ impl Restrict {
     /// Compile the filters now and make `cmd` apply everything between its fork and exec.
     /// The returned pipe holds the failed step, if one failed (std passes only an errno on).
     pub(crate) fn apply(&self, cmd: &mut Command) -> io::Result<FailedStep> {
+        for &(r, soft, hard) in &self.rlimits {
+            if soft > hard {
+                return Err(Error::invalid(
+                    Step::Rlimit,
+                    format!(
+                        "{}: the soft limit {} is above the hard limit {}",
+                        r.name(),
+                        crate::limits::show(soft),
+                        crate::limits::show(hard)
+                    ),
+                )
+                .into());
+            }
+        }
         let (report_r, report_w) = rustix::pipe::pipe_with(
             rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
         )
@@ -53,6 +72,7 @@ impl Restrict {
         );
         let keep = self.capabilities.mask();
         let new_session = self.new_session;
+        let rlimits = self.rlimits.clone();
         let hook = move || -> io::Result<()> {
             // Async-signal-safe from here: raw system calls on what was prepared above; an
             // error is reported on the pipe and passed to std as a bare errno (no allocation).
@@ -64,6 +84,10 @@ impl Restrict {
                 rustix::process::setsid()
                     .map_err(|e| fail(StepError::new(Step::Setsid, e.raw_os_error())))?;
             }
+            // The rlimits before the filters (a caller's filter may refuse prlimit64) and
+            // before the capability drop (a privileged caller may raise a hard limit), as in
+            // a sandbox's command.
+            crate::steps::rlimits::set_rlimits(&rlimits).map_err(fail)?;
             for f in &filters {
                 crate::steps::restrict::install_filter(f).map_err(fail)?;
             }
@@ -77,6 +101,21 @@ impl Restrict {
         // nothing on success. On failure, std reports the error's errno to the parent.
         unsafe { cmd.pre_exec(hook) };
         Ok(FailedStep(report_r))
+    }
+}
+
+impl Restrict {
+    /// The error of a step that failed in the hook, naming the rlimit that could not be set.
+    pub(crate) fn step_error(&self, e: StepError) -> Error {
+        match (e.step, self.rlimits.get(e.detail as usize)) {
+            (Step::Rlimit, Some(&(r, soft, hard))) => Error::from(e).with_context(format!(
+                "{} (soft {}, hard {})",
+                r.name(),
+                crate::limits::show(soft),
+                crate::limits::show(hard)
+            )),
+            _ => Error::from(e),
+        }
     }
 }
 

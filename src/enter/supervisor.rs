@@ -17,6 +17,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::caps::Capabilities;
 use crate::error::Error;
+use crate::limits::Resource;
 use crate::seccomp::SeccompProgram;
 use crate::signals::{FAULTS, FORWARDED, JOB_STOPS, SignalSet};
 use crate::steps::Step;
@@ -134,6 +135,34 @@ impl Supervisor {
         self
     }
 
+    /// Set a resource limit of the main command: setrlimit(2) in its process just before its
+    /// exec (before its syscall filters and its capability drop), as
+    /// [`Sandbox::rlimit`](crate::Sandbox::rlimit) does; its children inherit it, this
+    /// process (pid 1) does not have it. A later call for the same resource replaces the
+    /// earlier one; [`Resource::INFINITY`] is no limit.
+    ///
+    /// Any process may lower its limits and raise a soft limit up to its hard limit; a hard
+    /// limit above this process's needs CAP_SYS_RESOURCE in the initial user namespace, else
+    /// [`run`](Self::run) fails with EPERM ([`Step::Rlimit`], naming the limit). A soft
+    /// limit above the hard one makes `run` fail with InvalidInput before anything is
+    /// spawned.
+    ///
+    /// ```no_run
+    /// use nsbox::{Resource, Supervisor};
+    /// # async fn f() -> std::io::Result<()> {
+    /// let status = Supervisor::new()
+    ///     .rlimit(Resource::Nofile, 1024, 1024)
+    ///     .rlimit(Resource::Core, 0, 0)
+    ///     .run(std::process::Command::new("make"))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn rlimit(&mut self, resource: Resource, soft: u64, hard: u64) -> &mut Self {
+        self.restrict.rlimits.retain(|(r, _, _)| *r != resource);
+        self.restrict.rlimits.push((resource, soft, hard));
+        self
+    }
+
     /// The signals the main command starts ignoring (default:
     /// [`SignalSet::inherited_ignored`]); they are not forwarded to it either.
     /// `SignalSet::empty()` gives every signal its default action.
@@ -220,7 +249,7 @@ async fn run(sv: Supervisor, mut cmd: Command) -> io::Result<ExitStatus> {
     let spawned = cmd.spawn();
     drop(cmd); // and with it the hook's end of the failed-step pipe
     let child = spawned.map_err(|e| match (failed_step.take(), e.raw_os_error()) {
-        (Some(step), _) => Error::from(step),
+        (Some(step), _) => sv.restrict.step_error(step),
         (None, Some(_)) => Error::from_std(Step::Exec, &e).with_path(&program),
         // std's own refusals (a NUL in the program or an argument) are bad input.
         (None, None) => Error::invalid(Step::Exec, e.to_string()).with_path(&program),

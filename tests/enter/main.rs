@@ -21,5 +21,6 @@ mod pid1_access;
 mod process_limit;
 mod reaping;
 mod restrictions;
+mod rlimits;
 mod signals;
 mod tty;

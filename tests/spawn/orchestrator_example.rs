@@ -468,3 +468,147 @@ fn the_orchestrator_passes_only_the_environment_it_names() {
         out.stdout
     );
 }
+
+/// The actions of `--rlimit`: one that writes past its file size limit and one that spins past
+/// its CPU limit die of the limit's signal, and their rows say which limit, with its setting
+/// under the row; an action within the limits succeeds. Each ends by an event (the signal at
+/// the limit), never by a timer of the test's.
+fn check_rlimits(as_nobody: bool) {
+    let m = marker();
+    let out = run(orchestrator(
+        as_nobody,
+        &m,
+        &[
+            "--rlimit",
+            "fsize=4096",
+            "--rlimit",
+            "cpu=1",
+            "--rlimit",
+            "core=0",
+            // `exec`: the writer itself is the action's command, not a child of the shell
+            // (which would report its SIGXFSZ as exit 153).
+            "exec head -c 10000 /dev/zero > /tmp/big",
+            "while :; do :; done",
+            "head -c 4096 /dev/zero >/tmp/f && wc -c </tmp/f",
+            "--verbose",
+        ],
+    ));
+    let ctx = format!(
+        "as_nobody={as_nobody}\nstdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    assert_eq!(out.status.code(), Some(1), "{ctx}");
+    let big = row(&out.stdout, "exec head -c 10000 /dev/zero > /tmp/big");
+    assert_eq!(big[1], "file size limit", "{ctx}");
+    assert!(
+        out.stdout.contains(
+            "    file size limit (RLIMIT_FSIZE soft 4096, hard 4096): the command ended with signal SIGXFSZ\n"
+        ),
+        "{ctx}"
+    );
+    assert_eq!(
+        row(&out.stdout, "while :; do :; done")[1],
+        "cpu limit",
+        "{ctx}"
+    );
+    assert!(
+        out.stdout.contains(
+            "    cpu limit (RLIMIT_CPU soft 1, hard 2): the command ended with signal SIGXCPU\n"
+        ),
+        "{ctx}"
+    );
+    // At the limit, not over it: written whole.
+    let small = row(
+        &out.stdout,
+        "head -c 4096 /dev/zero >/tmp/f && wc -c </tmp/f",
+    );
+    assert_eq!(small[1], "exit 0", "{ctx}");
+    assert!(
+        out.stdout
+            .contains("3 actions: 1 succeeded, 2 failed (2 over a limit) in "),
+        "{ctx}"
+    );
+    assert!(out.stdout.contains("    out| 4096\n"), "{ctx}");
+    assert!(out.stderr.contains(" (file size limit, "), "{ctx}");
+    assert!(out.stderr.contains(" (cpu limit, "), "{ctx}");
+    assert_no_leftovers(&m);
+}
+
+#[test]
+fn actions_over_their_rlimits_die_and_their_rows_say_which_limit() {
+    check_rlimits(false);
+}
+
+#[test]
+fn actions_over_their_rlimits_as_nobody() {
+    if nobody_usable("actions_over_their_rlimits_as_nobody") {
+        check_rlimits(true);
+    }
+}
+
+/// Bad values of the limit options exit 125 before any action runs, with a message naming the
+/// option and the value.
+#[test]
+fn bad_limit_options_exit_125_naming_the_option_and_the_value() {
+    let m = marker();
+    for (args, words) in [
+        (
+            &["--rlimit", "fsize=4096:1024", "echo ran"][..],
+            &[
+                "--rlimit",
+                "fsize=4096:1024",
+                "the soft limit 4096 is above the hard limit 1024",
+            ][..],
+        ),
+        (
+            &["--rlimit", "bogus=1", "echo ran"],
+            &["--rlimit", "bogus=1", "unknown limit \"bogus\""],
+        ),
+        (
+            &["--rlimit", "nofile", "echo ran"],
+            &["--rlimit", "expected NAME=SOFT[:HARD]"],
+        ),
+        (
+            &["--rlimit", "cpu=soon", "echo ran"],
+            &[
+                "--rlimit",
+                "cpu=soon",
+                "\"soon\" is not a number or `unlimited`",
+            ],
+        ),
+        (
+            &["--cgroup", "--memory-max", "12Q", "echo ran"],
+            &["--memory-max", "12Q", "not a number of bytes"],
+        ),
+        (
+            &["--cgroup", "--pids-max", "0", "echo ran"],
+            &["--pids-max", "0"],
+        ),
+        // The cgroup limits need a leaf.
+        (
+            &["--memory-max", "1G", "echo ran"],
+            &["--cgroup-parent", "--cgroup"],
+        ),
+        (
+            &["--pids-max", "10", "echo ran"],
+            &["--cgroup-parent", "--cgroup"],
+        ),
+        (
+            &["--best-effort-limits", "echo ran"],
+            &["--cgroup-parent", "--cgroup"],
+        ),
+        (
+            &["--cgroup", "--cgroup-parent", "/sys/fs/cgroup", "echo ran"],
+            &["--cgroup-parent", "--cgroup", "cannot be used with"],
+        ),
+    ] {
+        let out = run(orchestrator(false, &m, args));
+        let ctx = format!("{args:?}: stdout {:?} stderr {:?}", out.stdout, out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{ctx}");
+        assert!(out.stdout.is_empty(), "an action ran: {ctx}");
+        for w in words {
+            assert!(out.stderr.contains(w), "stderr lacks {w:?}: {ctx}");
+        }
+    }
+    assert_no_leftovers(&m);
+}
