@@ -416,7 +416,24 @@ fn check(st: ExitStatus) -> io::Result<()> {
 
 fn sandbox(flags: Flags, launcher: bool) -> Sandbox {
     let mut sb = Sandbox::new("/bin/true");
-    sb.namespaces(flags.namespaces());
+    let mut ns = flags.namespaces();
+    // Knobs to see what each default costs (docs/PERFORMANCE.md): NSBOX_BENCH_HOST_FS=1 (the
+    // host's mounts as they are), NSBOX_BENCH_NO_PROTECT=1 (the kernel's files unprotected),
+    // NSBOX_BENCH_NO_FILTER=1 (no syscall filter), NSBOX_BENCH_ALL_CAPS=1 (no capability drop).
+    let knob = |k: &str| std::env::var_os(k).is_some();
+    if knob("NSBOX_BENCH_NO_PROTECT") {
+        ns.protect_kernel(false);
+    }
+    sb.namespaces(ns);
+    if knob("NSBOX_BENCH_HOST_FS") {
+        sb.filesystem(Filesystem::host());
+    }
+    if knob("NSBOX_BENCH_NO_FILTER") {
+        sb.default_syscall_filter(false);
+    }
+    if knob("NSBOX_BENCH_ALL_CAPS") {
+        sb.capabilities(nsbox::Capabilities::all());
+    }
     set_launcher(&mut sb, launcher);
     sb
 }
