@@ -161,9 +161,11 @@ impl Filesystem {
     /// systemd, D-Bus).
     pub fn sandbox_default() -> Self {
         let mut fs = Filesystem::host_read_only();
-        fs.tmpfs("/tmp");
-        if Path::new("/run").is_dir() {
-            fs.tmpfs("/run");
+        // Only over real directories: a destination is never reached through a symlink.
+        for d in ["/tmp", "/run"] {
+            if real_dir(d) {
+                fs.tmpfs(d);
+            }
         }
         fs
     }
@@ -323,6 +325,11 @@ impl Filesystem {
             mode,
         })
     }
+}
+
+/// Whether `p` is a directory itself, not a symlink to one.
+pub(crate) fn real_dir(p: &str) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
 }
 
 /// What a prepared op does (the wire code).

@@ -363,7 +363,7 @@ fn filesystem(
         // namespaces: a new namespace gets fresh ones, before the caller's own mounts.
         let kinds = sb.namespaces.kinds();
         let mut fresh = crate::fs::Filesystem::host_read_only();
-        let dir = |p: &str| std::path::Path::new(p).is_dir();
+        let dir = crate::fs::real_dir;
         if kinds.contains(Namespace::Ipc) {
             if dir("/dev/shm") {
                 fresh.tmpfs_with("/dev/shm", None, Some(0o1777));
