@@ -608,3 +608,60 @@ async fn a_device_bind_keeps_devices_usable_and_a_plain_bind_does_not() {
         out.stderr
     );
 }
+
+/// The attack on `chmod` (and `dir`): while views are built, a directory the view binds is
+/// raced by a loop that swaps an entry with a symlink to a file outside (renameat2
+/// RENAME_EXCHANGE). A chmod by path would follow the symlink and change the outside file's
+/// mode (an attack review did, in one to three runs); through the resolved fd it never can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chmod_in_a_view_never_follows_a_symlink_swapped_in() {
+    use std::os::unix::fs::PermissionsExt;
+    // Outside /tmp: an empty root is built on a tmpfs over /tmp, which hides it.
+    let base = Path::new("/var/tmp").join(format!("nsbox-chmod-race-{}", marker()));
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _remove = Remove(base.clone());
+    let w = base.join("w");
+    let victim = base.join("victim");
+    std::fs::create_dir_all(w.join("x")).unwrap();
+    std::fs::write(&victim, "secret\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&victim, w.join("lnk")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, w) = (stop.clone(), w.clone());
+        std::thread::spawn(move || {
+            let (a, b) = (w.join("x"), w.join("lnk"));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    &a,
+                    rustix::fs::CWD,
+                    &b,
+                    rustix::fs::RenameFlags::EXCHANGE,
+                );
+            }
+        })
+    };
+    for _ in 0..400 {
+        let mut fs = Filesystem::empty();
+        fs.bind(&w, "/w").chmod("/w/x", 0o777).dir("/w/x/d", 0o777);
+        let mut sb = Sandbox::new("/nonexistent-program-of-the-race");
+        sb.namespaces(all()).filesystem(fs);
+        // The spawn fails either way (ELOOP when the link was there, then a missing
+        // program); only the victim matters.
+        let _ = deadline("race", sb.status()).await;
+        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o7777;
+        if mode != 0o600 {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = swapper.join();
+            panic!("the file outside the view changed to {mode:o}");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+}
