@@ -201,43 +201,9 @@ fn show_limit(v: u64) -> String {
     }
 }
 
-/// `NAME=SOFT[:HARD]` of `--rlimit`: NAME as prlimit(1) has it (nofile, cpu, ...), each value
-/// a number or `unlimited`. Without HARD, the hard limit is SOFT, but for cpu SOFT+1: at the
-/// hard limit the kernel sends SIGKILL, which must not come with the soft limit's SIGXCPU
-/// (the summary's `cpu limit`).
+/// `NAME=SOFT[:HARD]` of `--rlimit` ([`Resource::parse_setting`]).
 fn parse_rlimit(s: &str) -> Result<(Resource, u64, u64), String> {
-    let (name, values) = s.split_once('=').ok_or_else(|| {
-        format!("expected NAME=SOFT[:HARD] (as nofile=1024 or cpu=60:70), got {s:?}")
-    })?;
-    let resource = Resource::from_name(name).ok_or_else(|| {
-        format!("unknown limit {name:?} (nofile, nproc, cpu, fsize, core, as, stack, memlock)")
-    })?;
-    let value = |v: &str| match v {
-        "unlimited" | "infinity" => Ok(Resource::INFINITY),
-        _ => v
-            .parse::<u64>()
-            .map_err(|_| format!("{v:?} is not a number or `unlimited`")),
-    };
-    let (soft, hard) = match values.split_once(':') {
-        Some((soft, hard)) => (value(soft)?, value(hard)?),
-        None => {
-            let soft = value(values)?;
-            let hard = if resource == Resource::Cpu && soft != Resource::INFINITY {
-                soft.saturating_add(1)
-            } else {
-                soft
-            };
-            (soft, hard)
-        }
-    };
-    if soft > hard {
-        return Err(format!(
-            "the soft limit {} is above the hard limit {}",
-            show_limit(soft),
-            show_limit(hard)
-        ));
-    }
-    Ok((resource, soft, hard))
+    Resource::parse_setting(s)
 }
 
 /// A number of bytes, with an optional K, M, G or T (powers of 1024).

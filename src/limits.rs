@@ -79,6 +79,53 @@ impl Resource {
             .find(|r| r.name().strip_prefix("RLIMIT_") == Some(short))
     }
 
+    /// A `NAME=SOFT[:HARD]` setting as command-line tools take it (nsrun's and the
+    /// orchestrator example's `--rlimit`): NAME as [`from_name`](Self::from_name) takes it,
+    /// each value a number or `unlimited`. Without HARD the hard limit is SOFT, but for cpu
+    /// SOFT+1: at the hard limit the kernel sends SIGKILL, which must not come with the soft
+    /// limit's SIGXCPU. The error says what is wrong, for the tool to prefix with its option.
+    ///
+    /// ```
+    /// use nsbox::Resource;
+    /// assert_eq!(Resource::parse_setting("nofile=64"), Ok((Resource::Nofile, 64, 64)));
+    /// assert_eq!(Resource::parse_setting("cpu=1"), Ok((Resource::Cpu, 1, 2)));
+    /// assert!(Resource::parse_setting("fsize=2:1").is_err());
+    /// ```
+    pub fn parse_setting(s: &str) -> Result<(Resource, u64, u64), String> {
+        let (name, values) = s.split_once('=').ok_or_else(|| {
+            format!("expected NAME=SOFT[:HARD] (as nofile=1024 or cpu=60:70), got {s:?}")
+        })?;
+        let resource = Resource::from_name(name).ok_or_else(|| {
+            format!("unknown limit {name:?} (nofile, nproc, cpu, fsize, core, as, stack, memlock)")
+        })?;
+        let value = |v: &str| match v {
+            "unlimited" | "infinity" => Ok(Resource::INFINITY),
+            _ => v
+                .parse::<u64>()
+                .map_err(|_| format!("{v:?} is not a number or `unlimited`")),
+        };
+        let (soft, hard) = match values.split_once(':') {
+            Some((soft, hard)) => (value(soft)?, value(hard)?),
+            None => {
+                let soft = value(values)?;
+                let hard = if resource == Resource::Cpu && soft != Resource::INFINITY {
+                    soft.saturating_add(1)
+                } else {
+                    soft
+                };
+                (soft, hard)
+            }
+        };
+        if soft > hard {
+            return Err(format!(
+                "the soft limit {} is above the hard limit {}",
+                show(soft),
+                show(hard)
+            ));
+        }
+        Ok((resource, soft, hard))
+    }
+
     /// The wire code (its index in [`ALL`](Self::ALL)).
     pub(crate) fn code(self) -> u8 {
         self as u8
@@ -106,6 +153,26 @@ impl Resource {
 }
 
 /// A limit's value for messages: `unlimited` for [`Resource::INFINITY`].
+/// Check the rlimits a sandbox or a Supervisor was given: a soft limit above its hard one is
+/// bad input, named.
+pub(crate) fn check(rlimits: &[(Resource, u64, u64)]) -> std::io::Result<()> {
+    for &(r, soft, hard) in rlimits {
+        if soft > hard {
+            return Err(crate::Error::invalid(
+                crate::Step::Rlimit,
+                format!(
+                    "{}: the soft limit {} is above the hard limit {}",
+                    r.name(),
+                    show(soft),
+                    show(hard)
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn show(v: u64) -> String {
     if v == Resource::INFINITY {
         "unlimited".to_string()

@@ -113,49 +113,9 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("expected a number of seconds (0 or more), got {s:?}"))
 }
 
-/// `NAME=SOFT[:HARD]` of `--rlimit`: NAME as prlimit(1) has it (nofile, cpu, ...), each
-/// value a number or `unlimited`. Without HARD, the hard limit is SOFT, but for cpu SOFT+1: at
-/// the hard limit the kernel sends SIGKILL, and it must not come with the soft limit's SIGXCPU.
+/// `NAME=SOFT[:HARD]` of `--rlimit` ([`Resource::parse_setting`]).
 fn parse_rlimit(s: &str) -> Result<(Resource, u64, u64), String> {
-    let (name, values) = s.split_once('=').ok_or_else(|| {
-        format!("expected NAME=SOFT[:HARD] (as nofile=1024 or cpu=60:70), got {s:?}")
-    })?;
-    let resource = Resource::from_name(name).ok_or_else(|| {
-        format!("unknown limit {name:?} (nofile, nproc, cpu, fsize, core, as, stack, memlock)")
-    })?;
-    let value = |v: &str| match v {
-        "unlimited" | "infinity" => Ok(Resource::INFINITY),
-        _ => v
-            .parse::<u64>()
-            .map_err(|_| format!("{v:?} is not a number or `unlimited`")),
-    };
-    let (soft, hard) = match values.split_once(':') {
-        Some((soft, hard)) => (value(soft)?, value(hard)?),
-        None => {
-            let soft = value(values)?;
-            let hard = if resource == Resource::Cpu && soft != Resource::INFINITY {
-                soft.saturating_add(1)
-            } else {
-                soft
-            };
-            (soft, hard)
-        }
-    };
-    if soft > hard {
-        let show = |v: u64| {
-            if v == Resource::INFINITY {
-                "unlimited".to_string()
-            } else {
-                v.to_string()
-            }
-        };
-        return Err(format!(
-            "the soft limit {} is above the hard limit {}",
-            show(soft),
-            show(hard)
-        ));
-    }
-    Ok((resource, soft, hard))
+    Resource::parse_setting(s)
 }
 
 fn parse_join(s: &str) -> Result<(Namespace, PathBuf), String> {

@@ -43,20 +43,7 @@ impl Restrict {
     /// Compile the filters now and make `cmd` apply everything between its fork and exec.
     /// The returned pipe holds the failed step, if one failed (std passes only an errno on).
     pub(crate) fn apply(&self, cmd: &mut Command) -> io::Result<FailedStep> {
-        for &(r, soft, hard) in &self.rlimits {
-            if soft > hard {
-                return Err(Error::invalid(
-                    Step::Rlimit,
-                    format!(
-                        "{}: the soft limit {} is above the hard limit {}",
-                        r.name(),
-                        crate::limits::show(soft),
-                        crate::limits::show(hard)
-                    ),
-                )
-                .into());
-            }
-        }
+        crate::limits::check(&self.rlimits)?;
         let (report_r, report_w) = rustix::pipe::pipe_with(
             rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
         )

@@ -560,6 +560,25 @@ impl Child {
         self.wait().await.map(|_| ())
     }
 
+    /// Take the init's report of the command: its end, or the pipe's end without one.
+    fn on_report(&mut self, report: Option<Report>) {
+        match report {
+            Some(Report::Exited {
+                raw,
+                timed_out,
+                killed,
+            }) => {
+                self.command = CommandState::Exited {
+                    raw,
+                    timed_out,
+                    killed,
+                }
+            }
+            Some(_) => {}
+            None => self.command = CommandState::Lost,
+        }
+    }
+
     /// Wait until the sandbox has ended; the command's exact exit status. Closes stdin first.
     ///
     /// # Examples
@@ -582,21 +601,8 @@ impl Child {
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         while let CommandState::Running = self.command {
-            match self.inner.recv().await? {
-                Some(Report::Exited {
-                    raw,
-                    timed_out,
-                    killed,
-                }) => {
-                    self.command = CommandState::Exited {
-                        raw,
-                        timed_out,
-                        killed,
-                    }
-                }
-                Some(_) => {}
-                None => self.command = CommandState::Lost,
-            }
+            let report = self.inner.recv().await?;
+            self.on_report(report);
         }
         let init = self.inner.wait_init().await?;
         self.result(init)
@@ -661,21 +667,8 @@ impl Child {
         };
         // The init has exited: its report is complete in the pipe.
         while let CommandState::Running = self.command {
-            match self.inner.report.recv_now()? {
-                Some(Report::Exited {
-                    raw,
-                    timed_out,
-                    killed,
-                }) => {
-                    self.command = CommandState::Exited {
-                        raw,
-                        timed_out,
-                        killed,
-                    }
-                }
-                Some(_) => {}
-                None => self.command = CommandState::Lost,
-            }
+            let report = self.inner.report.recv_now()?;
+            self.on_report(report);
         }
         self.result(init).map(Some)
     }

@@ -313,20 +313,7 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
 
 /// The rlimits, checked: a soft limit above its hard one is bad input.
 fn rlimits(sb: &Config) -> io::Result<Vec<(crate::limits::Resource, u64, u64)>> {
-    for &(r, soft, hard) in &sb.rlimits {
-        if soft > hard {
-            return Err(Error::invalid(
-                Step::Rlimit,
-                format!(
-                    "{}: the soft limit {} is above the hard limit {}",
-                    r.name(),
-                    crate::limits::show(soft),
-                    crate::limits::show(hard)
-                ),
-            )
-            .into());
-        }
-    }
+    crate::limits::check(&sb.rlimits)?;
     Ok(sb.rlimits.clone())
 }
 

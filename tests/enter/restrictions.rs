@@ -84,20 +84,7 @@ fn nsruns_options_keep_capabilities_drop_the_filter_and_start_a_session() {
 
 #[test]
 fn nsrun_installs_a_seccomp_program_read_from_an_fd() {
-    // ld [nr]; jeq getppid ? next : allow; ret ERRNO(EXFULL); ret ALLOW
-    let insn = |code: u16, jt: u8, jf: u8, k: u32| {
-        let mut b = code.to_ne_bytes().to_vec();
-        b.extend([jt, jf]);
-        b.extend(k.to_ne_bytes());
-        b
-    };
-    let prog: Vec<u8> = [
-        insn(0x20, 0, 0, 0),
-        insn(0x15, 0, 1, libc::SYS_getppid as u32),
-        insn(0x06, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EXFULL as u32),
-        insn(0x06, 0, 0, libc::SECCOMP_RET_ALLOW),
-    ]
-    .concat();
+    let prog = getppid_fails_with_exfull();
     let scratch = Scratch::new("seccomp");
     let path = scratch.path().join("prog.bpf");
     std::fs::write(&path, prog).unwrap();

@@ -212,3 +212,22 @@ pub fn passed_alone(name: &str, cmd: std::process::Command) -> Output {
     }
     out
 }
+
+/// A caller's own seccomp program, as bytes of `struct sock_filter`: getppid fails with
+/// EXFULL (a call that cannot fail otherwise), everything else is allowed.
+/// `ld [nr]; jeq getppid ? next : allow; ret ERRNO(EXFULL); ret ALLOW`.
+pub fn getppid_fails_with_exfull() -> Vec<u8> {
+    let insn = |code: u16, jt: u8, jf: u8, k: u32| {
+        let mut b = code.to_ne_bytes().to_vec();
+        b.extend([jt, jf]);
+        b.extend(k.to_ne_bytes());
+        b
+    };
+    [
+        insn(0x20, 0, 0, 0),
+        insn(0x15, 0, 1, libc::SYS_getppid as u32),
+        insn(0x06, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EXFULL as u32),
+        insn(0x06, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ]
+    .concat()
+}
