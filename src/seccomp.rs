@@ -65,6 +65,7 @@ const JEQ_K: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
 const JGE_K: u32 = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
 const RET_K: u32 = libc::BPF_RET | libc::BPF_K;
 const JSET_K: u32 = libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K;
+const JA: u32 = libc::BPF_JMP | libc::BPF_JA;
 
 /// Offsets in `struct seccomp_data`.
 const NR: u32 = 0;
@@ -217,67 +218,171 @@ fn default_rules() -> Vec<Rule> {
     rules
 }
 
-/// The instructions of one rule for syscall `nr`, with the accumulator holding the number on
-/// entry. After a rule that loaded an argument, the accumulator is gone: such a rule ends in
-/// a return either way (a number matches one rule only).
-fn emit_rule(out: &mut Vec<Insn>, nr: u32, refuse: Refuse) {
-    let deny = errno(libc::EPERM);
-    match refuse {
-        Refuse::Always => {
-            out.push(jump(JEQ_K, nr, 0, 1));
-            out.push(stmt(RET_K, deny));
-        }
-        Refuse::AlwaysErrno(e) => {
-            out.push(jump(JEQ_K, nr, 0, 1));
-            out.push(stmt(RET_K, errno(e)));
-        }
-        Refuse::ArgHasBits(arg, bits) => {
-            // jeq nr; ld arg; jset bits -> deny; ret allow; deny
-            out.push(jump(JEQ_K, nr, 0, 4));
-            out.push(stmt(LD_W_ABS, arg_lo(arg)));
-            out.push(jump(JSET_K, bits, 1, 0));
-            out.push(stmt(RET_K, ALLOW));
-            out.push(stmt(RET_K, deny));
-        }
-        Refuse::ArgIn(arg, values) => {
-            // jeq nr; ld arg; (jeq v -> deny)*; ret allow; deny
-            let body = 1 + values.len() + 2;
-            out.push(jump(JEQ_K, nr, 0, body as u8));
-            out.push(stmt(LD_W_ABS, arg_lo(arg)));
-            for (i, &v) in values.iter().enumerate() {
-                let to_deny = (values.len() - i) as u8; // past the remaining jeqs and the allow
-                out.push(jump(JEQ_K, v, to_deny, 0));
+/// Where a jump of a section goes: the next instruction, or a label of the section.
+#[derive(Clone, Copy, PartialEq)]
+enum To {
+    Next,
+    Label(usize),
+}
+
+/// A section's code before its jumps are resolved: each instruction with the targets of its
+/// true and false branches (conditional jumps only).
+#[derive(Default)]
+struct Asm {
+    code: Vec<(Insn, To, To)>,
+    labels: Vec<Option<usize>>,
+}
+
+impl Asm {
+    fn label(&mut self) -> usize {
+        self.labels.push(None);
+        self.labels.len() - 1
+    }
+    fn bind(&mut self, label: usize) {
+        self.labels[label] = Some(self.code.len());
+    }
+    fn stmt(&mut self, code: u32, k: u32) {
+        self.code.push((stmt(code, k), To::Next, To::Next));
+    }
+    fn jump(&mut self, code: u32, k: u32, t: To, f: To) {
+        self.code.push((jump(code, k, 0, 0), t, f));
+    }
+    /// The instructions, every jump resolved to its forward offset. `None` if one is out of
+    /// reach of classic BPF's 8-bit offsets (the sections are far shorter than that).
+    fn finish(self) -> Option<Vec<Insn>> {
+        let offset = |at: usize, to: To| -> Option<u8> {
+            match to {
+                To::Next => Some(0),
+                To::Label(l) => u8::try_from(self.labels[l]?.checked_sub(at + 1)?).ok(),
             }
-            out.push(stmt(RET_K, ALLOW));
-            out.push(stmt(RET_K, deny));
+        };
+        let mut out = Vec::with_capacity(self.code.len());
+        for (at, &(mut insn, t, f)) in self.code.iter().enumerate() {
+            insn.jt = offset(at, t)?;
+            insn.jf = offset(at, f)?;
+            out.push(insn);
         }
-        Refuse::ArgNotIn(arg, values) => {
-            // jeq nr; ld arg; (jeq v -> allow)*; ret deny; allow
-            let body = 1 + values.len() + 2;
-            out.push(jump(JEQ_K, nr, 0, body as u8));
-            out.push(stmt(LD_W_ABS, arg_lo(arg)));
-            for (i, &v) in values.iter().enumerate() {
-                let to_allow = (values.len() - i) as u8;
-                out.push(jump(JEQ_K, v, to_allow, 0));
-            }
-            out.push(stmt(RET_K, deny));
-            out.push(stmt(RET_K, ALLOW));
-        }
+        Some(out)
     }
 }
 
-/// The section for one ABI: load the number, the rules, allow.
-fn emit_section(out: &mut Vec<Insn>, rules: impl Iterator<Item = (u32, Refuse)>, x32: bool) {
-    out.push(stmt(LD_W_ABS, NR));
+/// The section for one ABI: load the number, then a binary search over the rules' numbers
+/// whose leaves are short chains of comparisons, all jumping to a few shared returns.
+///
+/// The kernel converts and compiles a program at install, at a cost that grows with its
+/// length; then it runs it once per system call number and ABI (to cache the numbers it
+/// allows whatever the arguments), and again on every call whose answer depends on an
+/// argument. A chain of ~40 rules with a return each (218 instructions) cost about 160 us to
+/// install; the search keeps both the program and every number's path short.
+fn emit_section(rules: impl Iterator<Item = (u32, Refuse)>, x32: bool) -> Option<Vec<Insn>> {
+    let mut rules: Vec<(u32, Refuse)> = rules.collect();
+    rules.sort_by_key(|&(nr, _)| nr);
+    debug_assert!(
+        rules.windows(2).all(|w| w[0].0 != w[1].0),
+        "one rule per number"
+    );
+    let mut asm = Asm::default();
+    let ret = Returns {
+        allow: asm.label(),
+        deny: asm.label(),
+        enosys: asm.label(),
+    };
+    asm.stmt(LD_W_ABS, NR);
     if x32 {
         // x32 numbers have bit 30 set; refuse them all.
-        out.push(jump(JGE_K, 0x4000_0000, 0, 1));
-        out.push(stmt(RET_K, errno(libc::ENOSYS)));
+        asm.jump(JGE_K, 0x4000_0000, To::Label(ret.enosys), To::Next);
     }
-    for (nr, refuse) in rules {
-        emit_rule(out, nr, refuse);
+    let mut bodies = Vec::new();
+    emit_search(&mut asm, &rules, &ret, &mut bodies);
+    for (label, refuse) in bodies {
+        asm.bind(label);
+        emit_body(&mut asm, refuse, &ret);
     }
-    out.push(stmt(RET_K, ALLOW));
+    asm.bind(ret.allow);
+    asm.stmt(RET_K, ALLOW);
+    asm.bind(ret.deny);
+    asm.stmt(RET_K, errno(libc::EPERM));
+    asm.bind(ret.enosys);
+    asm.stmt(RET_K, errno(libc::ENOSYS));
+    asm.finish()
+}
+
+/// The shared returns of a section.
+struct Returns {
+    allow: usize,
+    deny: usize,
+    enosys: usize,
+}
+
+/// Rules per leaf of the search: a leaf's chain is at most this long.
+const LEAF_RULES: usize = 4;
+
+/// A subtree of the search over `rules` (sorted by number), entered with the number in the
+/// accumulator. A rule that looks at an argument jumps to a body emitted after the search
+/// (its label and rule pushed to `bodies`).
+fn emit_search(
+    asm: &mut Asm,
+    rules: &[(u32, Refuse)],
+    ret: &Returns,
+    bodies: &mut Vec<(usize, Refuse)>,
+) {
+    if rules.len() <= LEAF_RULES {
+        for (i, &(nr, refuse)) in rules.iter().enumerate() {
+            let hit = match refuse {
+                Refuse::Always => ret.deny,
+                Refuse::AlwaysErrno(libc::ENOSYS) => ret.enosys,
+                _ => {
+                    let body = asm.label();
+                    bodies.push((body, refuse));
+                    body
+                }
+            };
+            let miss = if i + 1 == rules.len() {
+                To::Label(ret.allow)
+            } else {
+                To::Next
+            };
+            asm.jump(JEQ_K, nr, To::Label(hit), miss);
+        }
+        if rules.is_empty() {
+            asm.jump(JEQ_K, 0, To::Label(ret.allow), To::Label(ret.allow));
+        }
+        return;
+    }
+    let (low, high) = rules.split_at(rules.len() / 2);
+    let high_start = asm.label();
+    asm.jump(JGE_K, high[0].0, To::Label(high_start), To::Next);
+    emit_search(asm, low, ret, bodies);
+    asm.bind(high_start);
+    emit_search(asm, high, ret, bodies);
+}
+
+/// The part of a rule that looks at an argument; it ends in a return either way.
+fn emit_body(asm: &mut Asm, refuse: Refuse, ret: &Returns) {
+    let (allow, deny) = (To::Label(ret.allow), To::Label(ret.deny));
+    match refuse {
+        Refuse::ArgHasBits(arg, bits) => {
+            asm.stmt(LD_W_ABS, arg_lo(arg));
+            asm.jump(JSET_K, bits, deny, allow);
+        }
+        Refuse::ArgIn(arg, values) | Refuse::ArgNotIn(arg, values) => {
+            let (hit, miss) = match refuse {
+                Refuse::ArgIn(..) => (deny, allow),
+                _ => (allow, deny),
+            };
+            asm.stmt(LD_W_ABS, arg_lo(arg));
+            for (i, &v) in values.iter().enumerate() {
+                let next = if i + 1 == values.len() {
+                    miss
+                } else {
+                    To::Next
+                };
+                asm.jump(JEQ_K, v, hit, next);
+            }
+        }
+        Refuse::Always => asm.stmt(RET_K, errno(libc::EPERM)),
+        Refuse::AlwaysErrno(e) => asm.stmt(RET_K, errno(e)),
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -287,6 +392,20 @@ const NATIVE_ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
 #[cfg(target_arch = "x86_64")]
 const I386_ARCH: u32 = 0x4000_0003; // AUDIT_ARCH_I386
 
+/// `section` for the ABI `arch`, entered with the arch in the accumulator; other arches go
+/// past it.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn emit_arch(out: &mut Vec<Insn>, arch: u32, section: Vec<Insn>) {
+    match u8::try_from(section.len()) {
+        Ok(skip) => out.push(jump(JEQ_K, arch, 0, skip)),
+        Err(_) => {
+            out.push(jump(JEQ_K, arch, 1, 0));
+            out.push(stmt(JA, section.len() as u32));
+        }
+    }
+    out.extend(section);
+}
+
 /// Compile the default filter. `None` on an architecture it does not know.
 fn compile_default(user_namespaces: bool) -> Option<Vec<Insn>> {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -295,30 +414,21 @@ fn compile_default(user_namespaces: bool) -> Option<Vec<Insn>> {
         if !user_namespaces {
             rules.extend(user_namespace_rules());
         }
-        let mut native = Vec::new();
-        emit_section(
-            &mut native,
+        let native = emit_section(
             rules
                 .iter()
                 .filter_map(|r| Some((u32::try_from(r.native?).ok()?, r.refuse))),
             cfg!(target_arch = "x86_64"),
-        );
+        )?;
         let mut out = vec![stmt(LD_W_ABS, ARCH)];
-        // jf skips the native section; classic BPF jumps are forward and 8-bit.
-        let skip = u8::try_from(native.len()).ok()?;
-        out.push(jump(JEQ_K, NATIVE_ARCH, 0, skip));
-        out.extend(native);
+        emit_arch(&mut out, NATIVE_ARCH, native);
         #[cfg(target_arch = "x86_64")]
         {
-            let mut compat = Vec::new();
-            emit_section(
-                &mut compat,
+            let compat = emit_section(
                 rules.iter().filter_map(|r| Some((r.i386?, r.refuse))),
                 false,
-            );
-            let skip = u8::try_from(compat.len()).ok()?;
-            out.push(jump(JEQ_K, I386_ARCH, 0, skip));
-            out.extend(compat);
+            )?;
+            emit_arch(&mut out, I386_ARCH, compat);
         }
         out.push(stmt(RET_K, KILL));
         Some(out)
@@ -442,6 +552,7 @@ mod tests {
                     };
                     pc += usize::from(if hit { i.jt } else { i.jf });
                 }
+                JA => pc += i.k as usize,
                 RET_K => return i.k,
                 _ => panic!("unexpected instruction {code:#x}"),
             }
@@ -610,5 +721,170 @@ mod tests {
                 "i386 chmod"
             );
         }
+    }
+
+    /// What the rules say about one call, straight from the table.
+    fn expected(user_namespaces: bool, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let mut rules = default_rules();
+        if !user_namespaces {
+            rules.extend(user_namespace_rules());
+        }
+        let number = |r: &Rule| {
+            if arch == NATIVE_ARCH {
+                r.native.and_then(|n| u32::try_from(n).ok())
+            } else {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    r.i386
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                None
+            }
+        };
+        #[cfg(target_arch = "x86_64")]
+        let known = arch == NATIVE_ARCH || arch == I386_ARCH;
+        #[cfg(not(target_arch = "x86_64"))]
+        let known = arch == NATIVE_ARCH;
+        if !known {
+            return KILL;
+        }
+        if cfg!(target_arch = "x86_64") && arch == NATIVE_ARCH && nr >= 0x4000_0000 {
+            return errno(libc::ENOSYS);
+        }
+        let Some(rule) = rules.iter().find(|r| number(r) == Some(nr)) else {
+            return ALLOW;
+        };
+        let lo = |a: u32| args[a as usize] as u32;
+        let deny = errno(libc::EPERM);
+        match rule.refuse {
+            Refuse::Always => deny,
+            Refuse::AlwaysErrno(e) => errno(e),
+            Refuse::ArgIn(a, v) => {
+                if v.contains(&lo(a)) {
+                    deny
+                } else {
+                    ALLOW
+                }
+            }
+            Refuse::ArgNotIn(a, v) => {
+                if v.contains(&lo(a)) {
+                    ALLOW
+                } else {
+                    deny
+                }
+            }
+            Refuse::ArgHasBits(a, b) => {
+                if lo(a) & b != 0 {
+                    deny
+                } else {
+                    ALLOW
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_search_answers_as_the_table_for_every_number() {
+        #[cfg(target_arch = "x86_64")]
+        let arches = [NATIVE_ARCH, I386_ARCH, 0x4000_0028];
+        #[cfg(not(target_arch = "x86_64"))]
+        let arches = [NATIVE_ARCH, 0x4000_0028];
+        let samples: Vec<[u64; 6]> = {
+            let mut v = vec![[0; 6], [u64::MAX; 6]];
+            let mut values: Vec<u64> = REFUSED_IOCTLS
+                .iter()
+                .chain(PERSONAS)
+                .map(|&x| u64::from(x))
+                .collect();
+            values.extend([
+                u64::from(CLONE_NEWUSER),
+                u64::from(SET_ID),
+                0o4755,
+                0o755,
+                0x1_0000_5412,
+            ]);
+            for x in values {
+                for arg in 0..4 {
+                    let mut a = [0u64; 6];
+                    a[arg] = x;
+                    v.push(a);
+                }
+            }
+            v
+        };
+        for user_namespaces in [false, true] {
+            let prog = default_filter(user_namespaces).unwrap();
+            for &arch in &arches {
+                for nr in (0..1100).chain([0x4000_0000, 0x4000_0001 + 59, u32::MAX]) {
+                    for args in &samples {
+                        assert_eq!(
+                            run(prog, arch, nr, *args),
+                            expected(user_namespaces, arch, nr, *args),
+                            "arch {arch:#x} nr {nr} args {args:x?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many instructions a call runs before its answer (or before the first argument is
+    /// loaded): the work the kernel does per number to build its cache at install.
+    fn steps_to_answer(prog: &[Insn], arch: u32, nr: u32) -> usize {
+        let (mut pc, mut steps) = (0usize, 0usize);
+        let mut acc = 0u32;
+        loop {
+            let i = prog[pc];
+            steps += 1;
+            pc += 1;
+            match u32::from(i.code) {
+                LD_W_ABS if i.k == NR => acc = nr,
+                LD_W_ABS if i.k == ARCH => acc = arch,
+                LD_W_ABS | RET_K => return steps,
+                JA => pc += i.k as usize,
+                code => {
+                    let hit = match code {
+                        JEQ_K => acc == i.k,
+                        JGE_K => acc >= i.k,
+                        _ => acc & i.k != 0,
+                    };
+                    pc += usize::from(if hit { i.jt } else { i.jf });
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_number_is_answered_in_a_short_path() {
+        let prog = default_filter(false).unwrap();
+        let longest = (0..1024)
+            .flat_map(|nr| {
+                [
+                    steps_to_answer(prog, NATIVE_ARCH, nr),
+                    steps_to_answer(
+                        prog,
+                        {
+                            #[cfg(target_arch = "x86_64")]
+                            {
+                                I386_ARCH
+                            }
+                            #[cfg(not(target_arch = "x86_64"))]
+                            {
+                                NATIVE_ARCH
+                            }
+                        },
+                        nr,
+                    ),
+                ]
+            })
+            .max()
+            .unwrap();
+        // A linear chain of the ~40 rules would take 80 and more; the search, its depth
+        // (about 4) and a leaf of at most three rules: arch, number, x32, 4 jumps, 6, return.
+        assert!(
+            longest <= 3 + 1 + 5 + LEAF_RULES + 1,
+            "a path of {longest} instructions in a program of {}",
+            prog.len()
+        );
     }
 }

@@ -96,11 +96,14 @@ pub(crate) unsafe fn run(plan: &Plan, in_cgroup: bool) -> ! {
     let init_pid = rustix::process::getpid().as_raw_nonzero().get();
     // The timeout counts from here, before the command's exec (as "from the spawn" says).
     let start = sys::monotonic_ms();
-    let cmd = match sys::raw_fork_flags(0) {
-        Ok(0) => super::exec::exec_command(plan, exec_w.as_fd(), init_pid),
-        Ok(pid) => pid,
-        Err(e) => fail(report, StepError::new(Step::Fork, e)),
-    };
+    // The command shares our memory until its exec (CLONE_VM | CLONE_VFORK): no copy of the
+    // init's page tables, which a fork would make for a process that execs at once. Its
+    // steps up to the exec are system calls on its own stack.
+    let cmd =
+        match sys::vfork_run(&mut || super::exec::exec_command(plan, exec_w.as_fd(), init_pid)) {
+            Ok(pid) => pid,
+            Err(e) => fail(report, StepError::new(Step::Fork, e)),
+        };
     drop(exec_w);
     if let Some(failed) = report::recv_blocking(exec_r.as_fd()) {
         // The command could not be executed: pass its error on, reap it, leave.

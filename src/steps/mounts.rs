@@ -46,10 +46,9 @@ const PROC_READ_ONLY: &[&CStr] = &[
     c"/proc/fs",
 ];
 
-/// Paths hidden: files under `/dev/null`, directories under an empty read-only tmpfs. Kernel
-/// memory and symbol addresses, the keyring, timers and scheduler internals (information
-/// leaks), ACPI and SCSI controls, firmware tables and energy counters (a side channel).
-const MASKED: &[&CStr] = &[
+/// Files hidden under `/dev/null`: kernel memory and symbol addresses, the keyring, timers
+/// and scheduler internals, page and slab tables (information leaks).
+const MASKED_FILES: &[&CStr] = &[
     c"/proc/kcore",
     c"/proc/kallsyms",
     c"/proc/keys",
@@ -63,6 +62,11 @@ const MASKED: &[&CStr] = &[
     c"/proc/slabinfo",
     c"/proc/vmallocinfo",
     c"/proc/pagetypeinfo",
+];
+
+/// Directories hidden under an empty read-only tmpfs: ACPI and SCSI controls, firmware
+/// tables and energy counters (a side channel).
+const MASKED_DIRS: &[&CStr] = &[
     c"/proc/acpi",
     c"/proc/scsi",
     c"/sys/firmware",
@@ -70,10 +74,15 @@ const MASKED: &[&CStr] = &[
 ];
 
 /// Protect the kernel's files in a new mount namespace: the paths of [`PROC_READ_ONLY`]
-/// read-only, [`MASKED`] hidden, then all of `/sys` read-only, the cgroup filesystems under
-/// it included (so that a sandbox cannot move itself out of its cgroup or raise its limits).
-/// Missing paths are skipped. After the fresh `/proc` (which would cover the protections)
-/// and before the lock (which makes them impossible to undo).
+/// read-only, [`MASKED_FILES`] and [`MASKED_DIRS`] hidden, then all of `/sys` read-only, the
+/// cgroup filesystems under it included (so that a sandbox cannot move itself out of its
+/// cgroup or raise its limits). Missing paths are skipped. After the fresh `/proc` (which
+/// would cover the protections) and before the lock (which makes them impossible to undo).
+///
+/// Cheap by construction, since every sandbox pays it: no path is looked up beforehand (a
+/// missing one fails the mount with ENOENT), and only the first hider of each kind is made
+/// read-only: a bind mount takes the flags of its source, so the others are binds of that
+/// first, read-only one (one mount(2) each).
 ///
 /// `fs` is the view being built: for an empty root the paths are under its staging
 /// directory (before the pivot).
@@ -83,8 +92,23 @@ pub(crate) fn protect_kernel(fs: Option<&crate::fs::FsSpec>) -> Result<(), StepE
     let n = super::fs::mask_source(fs, &mut null).map_err(fail)?;
     let null = CStr::from_bytes_with_nul(&null[..=n]).map_err(|_| fail(libc::EINVAL))?;
     let mut buf = [0u8; 4096];
-    for &path in MASKED {
-        mask(view_path(fs, path, &mut buf).map_err(fail)?, null).map_err(fail)?;
+    for (list, dir) in [(MASKED_FILES, false), (MASKED_DIRS, true)] {
+        // The first hider of this kind, read-only, whose binds hide the rest.
+        let mut first = [0u8; 4096];
+        let mut first_len = None;
+        for &path in list {
+            let at = view_path(fs, path, &mut buf).map_err(fail)?;
+            let src = match first_len {
+                Some(len) => Some(
+                    CStr::from_bytes_with_nul(&first[..=len]).map_err(|_| fail(libc::EINVAL))?,
+                ),
+                None => None,
+            };
+            let hidden = hide(at, dir, src, null).map_err(fail)?;
+            if hidden == Hidden::AsListed && first_len.is_none() {
+                first_len = Some(copy_path(at, &mut first));
+            }
+        }
     }
     for &path in PROC_READ_ONLY {
         match bind_read_only(view_path(fs, path, &mut buf).map_err(fail)?) {
@@ -98,6 +122,13 @@ pub(crate) fn protect_kernel(fs: Option<&crate::fs::FsSpec>) -> Result<(), StepE
     }
 }
 
+/// Copy `path` with its NUL into `out`; its length.
+fn copy_path(path: &CStr, out: &mut [u8; 4096]) -> usize {
+    let b = path.to_bytes_with_nul();
+    out[..b.len()].copy_from_slice(b);
+    b.len() - 1
+}
+
 /// `path` inside the view being built, in `buf`.
 fn view_path<'a>(
     fs: Option<&crate::fs::FsSpec>,
@@ -108,27 +139,50 @@ fn view_path<'a>(
     CStr::from_bytes_with_nul(&buf[..=n]).map_err(|_| libc::EINVAL)
 }
 
-/// Hide `path` (skipped when missing), files under `null`.
-fn mask(path: &CStr, null: &CStr) -> Result<(), i32> {
-    let st = match rustix::fs::stat(path) {
-        Ok(st) => st,
-        Err(e) if e == rustix::io::Errno::NOENT || e == rustix::io::Errno::ACCESS => {
-            return Ok(());
+/// What [`hide`] did.
+#[derive(PartialEq)]
+enum Hidden {
+    /// Nothing there (or nothing we may reach).
+    Absent,
+    /// Hidden as its list says (a file under a file, a directory under a tmpfs).
+    AsListed,
+    /// Of the other kind on this kernel, hidden that way.
+    OtherKind,
+}
+
+/// Hide `path`, a directory if `dir` (under an empty read-only tmpfs), else a file (under a
+/// read-only bind of `null`: in an empty root that is an ordinary file, and even `/dev/null`
+/// must not be chmod'ed through it). With `first`, a read-only hider of the same kind made
+/// before, `path` is hidden under a bind of that (a bind takes its source's flags): one
+/// mount(2). A path of the other kind is hidden the other way, from scratch.
+fn hide(path: &CStr, dir: bool, first: Option<&CStr>, null: &CStr) -> Result<Hidden, i32> {
+    use rustix::io::Errno;
+    let fresh = |dir: bool| -> Result<(), Errno> {
+        if dir {
+            let flags =
+                MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+            rustix::mount::mount(c"tmpfs", path, c"tmpfs", flags, Some(c"size=4k,mode=555"))
+        } else {
+            rustix::mount::mount_bind(null, path)?;
+            read_only(path, false).map_err(Errno::from_raw_os_error)
         }
-        Err(e) => return Err(e.raw_os_error()),
     };
-    let r = if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
-        let flags =
-            MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-        rustix::mount::mount(c"tmpfs", path, c"tmpfs", flags, Some(c"size=4k,mode=555"))
-    } else {
-        rustix::mount::mount_bind(null, path)
-            .map_err(|e| e.raw_os_error())
-            // Read-only: in an empty root the hider is an ordinary file.
-            .and_then(|()| read_only(path, false))
-            .map_err(rustix::io::Errno::from_raw_os_error)
+    let r = match first {
+        Some(src) => rustix::mount::mount_bind(src, path),
+        None => fresh(dir),
     };
-    r.map_err(|e| e.raw_os_error())
+    match r {
+        Ok(()) => Ok(Hidden::AsListed),
+        Err(e) if e == Errno::NOENT || e == Errno::ACCESS => Ok(Hidden::Absent),
+        // The kernel refuses a mount of a file on a directory, and the reverse, with ENOTDIR.
+        Err(e) if e == Errno::NOTDIR => match fresh(!dir) {
+            Ok(()) => Ok(Hidden::OtherKind),
+            // Not the kind either: a component of the path is not a directory.
+            Err(e) if e == Errno::NOTDIR || e == Errno::NOENT => Ok(Hidden::Absent),
+            Err(e) => Err(e.raw_os_error()),
+        },
+        Err(e) => Err(e.raw_os_error()),
+    }
 }
 
 /// Bind `path` onto itself (making it a mount of its own), then make it read-only.

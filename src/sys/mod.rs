@@ -350,6 +350,71 @@ pub(crate) fn raw_fork_flags(flags: libc::c_ulong) -> Result<i32, i32> {
     cvt(r).map(|pid| pid as i32)
 }
 
+/// The stack of a [`vfork_run`] child, guard page included.
+const VFORK_STACK: usize = 256 * 1024;
+const GUARD: usize = 4096;
+
+/// What a [`vfork_run`] child runs, with its argument.
+struct VforkCall<'a> {
+    f: &'a mut dyn FnMut() -> i32,
+}
+
+extern "C" fn vfork_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the parent's `VforkCall`, alive while the parent is suspended (until
+    // we exec or exit); nothing else touches it meanwhile.
+    let call = unsafe { &mut *arg.cast::<VforkCall<'_>>() };
+    (call.f)()
+}
+
+/// Run `f` in a child made with [clone(2)] `CLONE_VM | CLONE_VFORK` on a stack of its own,
+/// the way posix_spawn(3) does: no page tables are copied, and the caller is suspended until
+/// the child has called execve(2) or exited. `f` must end in an exec or an `_exit` (its
+/// return value becomes the exit status), and must not write to memory the caller uses (it
+/// shares the caller's memory, and its thread-local errno): only system calls and its own
+/// stack. The child has its own fd table, signal dispositions, credentials and rlimits.
+/// Returns the child's pid. Async-signal-safe; for a single-threaded caller.
+pub(crate) fn vfork_run(f: &mut dyn FnMut() -> i32) -> Result<i32, i32> {
+    // SAFETY: a fresh private anonymous mapping; unmapped below, after the child is done.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            VFORK_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(errno());
+    }
+    // SAFETY: the lowest page of our own mapping becomes the guard: an overflow of the
+    // child's stack faults there instead of writing into other memory.
+    let guarded = unsafe { libc::mprotect(base, GUARD, libc::PROT_NONE) };
+    let result = if guarded < 0 {
+        Err(errno())
+    } else {
+        let mut call = VforkCall { f };
+        let top = (base as usize + VFORK_STACK) & !15;
+        // SAFETY: the child runs `vfork_entry` on the mapping (16-byte aligned top) with a
+        // pointer to `call`; both outlive it, since CLONE_VFORK suspends us until it has
+        // exec'ed or exited. Without CLONE_FILES, CLONE_SIGHAND or CLONE_THREAD it has its
+        // own fds, dispositions, creds and rlimits.
+        let pid = unsafe {
+            libc::clone(
+                vfork_entry,
+                top as *mut libc::c_void,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                (&mut call as *mut VforkCall<'_>).cast(),
+            )
+        };
+        if pid < 0 { Err(errno()) } else { Ok(pid) }
+    };
+    // SAFETY: our own mapping, no longer used: the child has exec'ed (a new memory) or exited.
+    unsafe { libc::munmap(base, VFORK_STACK) };
+    result
+}
+
 /// What the helper of [`open_locked_mount_ns`] hands back through the memory it shares.
 struct LockHelper {
     fd: RawFd,

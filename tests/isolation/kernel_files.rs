@@ -21,6 +21,18 @@ const ATTACKS: &str = r#"
         if [ -e /proc/$f ]; then echo "$f $(wc -c < /proc/$f)"; else echo "$f missing"; fi
     done
     echo "acpi $(ls -A /proc/acpi 2>/dev/null | wc -l)"
+    # Every hider is read-only, the binds of the first one too: a chmod through a file hider
+    # would reach the host's /dev/null (666 is its mode: nothing changes where it succeeds).
+    for f in kcore kallsyms keys key-users timer_list sched_debug latency_stats kpagecount              kpageflags kpagecgroup slabinfo vmallocinfo pagetypeinfo; do
+        [ -e /proc/$f ] || continue
+        echo "hidden $f $(wc -c < /proc/$f)"
+        if err=$(chmod 666 /proc/$f 2>&1); then echo "chmod $f: ok"; else echo "chmod $f: ${err##*: }"; fi
+    done
+    for d in /proc/acpi /proc/scsi /sys/firmware /sys/devices/virtual/powercap; do
+        [ -d $d ] || continue
+        echo "dir $d $(ls -A $d | wc -l)"
+        if err=$(mkdir $d/x 2>&1); then echo "mkdir $d: ok"; else echo "mkdir $d: ${err##*: }"; fi
+    done
 "#;
 
 fn check(shape: &str, out: &crate::Out) {
@@ -61,6 +73,25 @@ fn check(shape: &str, out: &crate::Out) {
         "{shape}: /proc/acpi is not hidden: {}",
         out.stdout
     );
+    let lines = |prefix: &str| -> Vec<String> {
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+            .collect()
+    };
+    let (hidden, dirs) = (lines("hidden "), lines("dir "));
+    // More than one of each kind, so that the binds of the first hider are checked too.
+    assert!(hidden.len() >= 2 && dirs.len() >= 2, "{shape}: {}", out.stdout);
+    for l in hidden.iter().chain(&dirs) {
+        assert!(l.ends_with(" 0"), "{shape}: not hidden: {l}");
+    }
+    for l in lines("chmod ").iter().chain(&lines("mkdir ")) {
+        assert!(!l.ends_with(": ok"), "{shape}: {l}");
+        if nix::unistd::getuid().is_root() {
+            assert!(l.ends_with("Read-only file system"), "{shape}: {l}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
