@@ -1265,13 +1265,19 @@ fn mount_table_child(extra: usize, runs: usize) -> io::Result<()> {
         .build()?;
     let v = latency_batch(&rt, &Kind::Nsbox(Flags::Six, false), runs + 2)?;
     let m = median(&v[2..]).unwrap_or(0.0);
-    println!("{mounts} {m:.0}");
+    // The floor with the same namespaces, for scale: the kernel's copy of the mount table at
+    // the clone, the walk that makes it slave, and its teardown grow with it for both.
+    let floor = Kind::Floor(Arc::new(FloorPlan::new(Flags::Six, false)));
+    let f = latency_batch(&rt, &floor, runs + 2)?;
+    let fm = median(&f[2..]).unwrap_or(0.0);
+    println!("{mounts} {m:.0} {fm:.0}");
     Ok(())
 }
 
 /// The latency of a default sandbox as the host's mount table grows (the bench's own private
-/// mount namespace, as root): (mounts, median us) for about 20, 200 and 2,000 mounts.
-fn run_mount_table(opts: &Opts) -> Vec<(usize, f64)> {
+/// mount namespace, as root): (mounts, median us, the floor's median us) for about 20, 200
+/// and 2,000 mounts.
+fn run_mount_table(opts: &Opts) -> Vec<(usize, f64, f64)> {
     // SAFETY: getuid has no preconditions.
     if unsafe { libc::getuid() } != 0 {
         println!(
@@ -1298,8 +1304,12 @@ mount table: SKIPPED (needs root to make mounts in a private mount namespace)"
             Ok(o) if o.status.success() => {
                 let text = String::from_utf8_lossy(&o.stdout);
                 let mut w = text.split_whitespace();
-                if let (Some(n), Some(us)) = (w.next(), w.next()) {
-                    out.push((n.parse().unwrap_or(0), us.parse().unwrap_or(0.0)));
+                if let (Some(n), Some(us), Some(floor)) = (w.next(), w.next(), w.next()) {
+                    out.push((
+                        n.parse().unwrap_or(0),
+                        us.parse().unwrap_or(0.0),
+                        floor.parse().unwrap_or(0.0),
+                    ));
                 }
             }
             Ok(o) => println!(
@@ -1311,17 +1321,17 @@ mount table: SKIPPED (needs root to make mounts in a private mount namespace)"
     }
     println!(
         "
-mount table (a default sandbox, all six namespaces, direct clone):"
+mount table (a default sandbox, all six namespaces, direct clone; the floor, all six):"
     );
-    for (n, us) in &out {
-        println!("  {n:>5} mounts  {us:>8.0} us");
+    for (n, us, floor) in &out {
+        println!("  {n:>5} mounts  {us:>8.0} us   floor {floor:>8.0} us");
     }
     out
 }
 
 /// The filesystem view's targets: the hermetic view against bwrap with the same arguments,
 /// and the cost of a large mount table.
-fn print_view_targets(vs: &[Variant], table: &[(usize, f64)], launcher: bool) {
+fn print_view_targets(vs: &[Variant], table: &[(usize, f64, f64)], launcher: bool) {
     println!("\nfilesystem view targets (ratios from this run):");
     let modes: &[&str] = if launcher {
         &["direct", "launcher"]
@@ -1347,7 +1357,14 @@ fn print_view_targets(vs: &[Variant], table: &[(usize, f64)], launcher: bool) {
         1.2,
         true,
         first.zip(last).map_or(String::new(), |(f, l)| {
-            format!("{:.0} us at {} vs {:.0} us at {}", l.1, l.0, f.1, f.0)
+            format!(
+                "{:.0} us at {} vs {:.0} us at {}; the floor's: {:.2}",
+                l.1,
+                l.0,
+                f.1,
+                f.0,
+                l.2 / f.2
+            )
         }),
     );
 }

@@ -82,7 +82,11 @@ fn check(shape: &str, out: &crate::Out) {
     };
     let (hidden, dirs) = (lines("hidden "), lines("dir "));
     // More than one of each kind, so that the binds of the first hider are checked too.
-    assert!(hidden.len() >= 2 && dirs.len() >= 2, "{shape}: {}", out.stdout);
+    assert!(
+        hidden.len() >= 2 && dirs.len() >= 2,
+        "{shape}: {}",
+        out.stdout
+    );
     for l in hidden.iter().chain(&dirs) {
         assert!(l.ends_with(" 0"), "{shape}: not hidden: {l}");
     }
