@@ -58,6 +58,9 @@ fn set_launcher(sb: &mut Sandbox, on: bool) {
 struct Opts {
     smoke: bool,
     rss: bool,
+    /// Only the latency rounds (no throughput, RSS or mount-table sections): for profiling
+    /// one spawn at a time.
+    latency_only: bool,
     /// Keep only the variants whose key contains one of these (`floor/Five`, `nsbox/Six`,
     /// `launcher`, `bwrap`...); empty: all.
     only: Vec<String>,
@@ -68,6 +71,7 @@ impl Opts {
         let mut o = Opts {
             smoke: false,
             rss: true,
+            latency_only: false,
             only: Vec::new(),
         };
         let mut args = std::env::args().skip(1);
@@ -75,6 +79,7 @@ impl Opts {
             match a.as_str() {
                 "--smoke" => o.smoke = true,
                 "--no-rss" => o.rss = false,
+                "--latency-only" => o.latency_only = true,
                 "--only" => {
                     let list = args.next().unwrap_or_default();
                     o.only.extend(list.split(',').map(String::from));
@@ -83,9 +88,11 @@ impl Opts {
                 "--bench" => {}
                 "-h" | "--help" => {
                     println!(
-                        "usage: spawn [--smoke] [--no-rss] [--only KEY,...]\n  --smoke   few \
-                         iterations, 16 MiB RSS only: checks that every path runs\n  --no-rss  \
-                         skip the 1 GiB and 4 GiB latency section\n  --only    keep the \
+                        "usage: spawn [--smoke] [--no-rss] [--latency-only] [--only KEY,...]\n  \
+                         --smoke   few iterations, 16 MiB RSS only: checks that every path \
+                         runs\n  --no-rss  skip the 1 GiB and 4 GiB latency section\n  \
+                         --latency-only  only the latency rounds, one spawn at a time (for \
+                         profiling)\n  --only    keep the \
                          variants whose key contains one of these words (floor/Five, \
                          nsbox/Six/launcher, tokio, unshare, bwrap...)"
                     );
@@ -1406,6 +1413,10 @@ fn main() -> io::Result<()> {
     }
     probe(&rt, &mut vs);
     run_latency(&rt, &mut vs, &opts);
+    if opts.latency_only {
+        print_main_table(&vs);
+        return Ok(());
+    }
     run_throughput(&rt, &mut vs, &opts);
     print_main_table(&vs);
     let rows = run_rss(&rt, &opts, launcher);

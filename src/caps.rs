@@ -146,10 +146,12 @@ impl FromStr for Capability {
 ///
 /// By default it keeps none, as with bubblewrap: root inside a user namespace (or a root
 /// orchestrator's sandbox without one) cannot mount, change the network, load modules, trace
-/// processes or override file permissions. The init drops them from the bounding, ambient,
-/// inheritable, permitted and effective sets of the command just before its exec, so a
-/// setuid-root program cannot bring them back either. Kept capabilities go into the ambient
-/// set too, so that they survive the exec of a program run as a non-root uid.
+/// processes or override file permissions. The init drops them from the ambient,
+/// inheritable, permitted and effective sets of the command just before its exec; no exec
+/// brings them back (root's, a setuid-root program's, a file capability's): with
+/// no_new_privs (a [`Sandbox`](crate::Sandbox)'s default) the kernel refuses every gain,
+/// without it the bounding set is emptied too. Kept capabilities go into the ambient set too,
+/// so that they survive the exec of a program run as a non-root uid.
 ///
 /// [`Capabilities::all`] keeps whatever the process has (nsbox's behaviour before this
 /// default).

@@ -72,7 +72,7 @@ impl Config {
             kill_after: Duration::from_secs(5),
             die_with_parent: true,
             wait_all: false,
-            no_new_privs: false,
+            no_new_privs: true,
             new_session: true,
             hook: None,
             use_launcher: true,

@@ -272,8 +272,11 @@ impl Sandbox {
         self.cfg.new_session = on;
         self
     }
-    /// Set `PR_SET_NO_NEW_PRIVS` for the command: execve never grants privileges (setuid bits
-    /// and file capabilities are ignored).
+    /// Set `PR_SET_NO_NEW_PRIVS` for the command (default true): execve never grants
+    /// privileges (setuid and setgid bits and file capabilities are ignored), for the command
+    /// and everything it starts. `false` lets setuid programs work inside (where the user
+    /// namespace maps their owner); the command's bounding set is then emptied instead, so
+    /// that no exec brings back a capability it does not keep.
     pub fn no_new_privs(&mut self, on: bool) -> &mut Self {
         self.cfg.no_new_privs = on;
         self

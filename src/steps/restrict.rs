@@ -19,17 +19,23 @@ pub fn install_filter(prog: &[libc::sock_filter]) -> Result<(), StepError> {
     }
 }
 
-/// Keep only the capabilities in `keep` (a mask of capability numbers), in every set:
-/// bounding (so that no exec can bring the others back, setuid-root programs included),
-/// permitted, effective, inheritable and ambient (so that the kept ones survive the exec of
-/// a program run as a non-root uid).
+/// Keep only the capabilities in `keep` (a mask of capability numbers): permitted,
+/// effective, inheritable and ambient (so that the kept ones survive the exec of a program
+/// run as a non-root uid), and, unless no_new_privs is set, the bounding set, so that no
+/// exec brings the others back (root's exec, setuid-root programs, file capabilities).
+///
+/// With no_new_privs (a sandbox's default) the kernel already refuses every capability an
+/// exec would add to the permitted set, so the bounding set is left as it is: emptying it
+/// takes one prctl(2) per capability, each a new set of credentials (about 60 us in all,
+/// against 0.4 us for no_new_privs).
 ///
 /// Without CAP_SETPCAP (an unprivileged caller without a user namespace) the bounding set
 /// cannot change; such a process has no capability to drop.
 pub fn drop_capabilities(keep: u64) -> Result<(), StepError> {
     let step = fail(Step::Capabilities);
     let now = rustix::thread::capabilities(None).map_err(&step)?;
-    if now.effective.contains(CapabilitySet::SETPCAP) {
+    let no_new_privs = rustix::thread::no_new_privs().map_err(&step)?;
+    if !no_new_privs && now.effective.contains(CapabilitySet::SETPCAP) {
         for n in 0..64u32 {
             if keep & (1 << n) != 0 {
                 continue;

@@ -71,7 +71,7 @@ async fn an_unprivileged_sandboxed_command_cannot_read_etc_shadow() {
 }
 
 const CAPS: &str = r#"
-    grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status
+    grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status
     hostname nsbox-caps-set 2>/dev/null && echo "sethostname: ok" || echo "sethostname: failed"
 "#;
 
@@ -93,22 +93,35 @@ fn sets(out: &crate::Out) -> std::collections::BTreeMap<String, u64> {
 async fn a_command_starts_with_no_capability_and_keeps_only_those_it_is_given() {
     use nsbox::{Capabilities, Capability, Sandbox};
     let admin = 1u64 << Capability::SysAdmin as u32;
-    for uid in [0, 1000] {
+    for (uid, nnp) in [(0, true), (1000, true), (0, false), (1000, false)] {
         for (keep, want) in [
             (Capabilities::none(), 0),
             (Capabilities::none().with(Capability::SysAdmin), admin),
         ] {
-            let what = format!("uid {uid} inside, keep {keep:?}");
+            let what = format!("uid {uid} inside, keep {keep:?}, no_new_privs({nnp})");
             let mut sb = Sandbox::new("sh");
             sb.args(["-c", CAPS])
                 .namespaces(all().map_user(uid).clone())
-                .capabilities(keep);
+                .capabilities(keep)
+                .no_new_privs(nnp);
             let out = crate::run(&what, sb).await;
             assert!(out.status.success(), "{what}: {}", out.stderr);
             let sets = sets(&out);
-            for set in ["CapEff", "CapPrm", "CapBnd", "CapAmb"] {
+            for set in ["CapEff", "CapPrm", "CapAmb"] {
                 assert_eq!(sets.get(set), Some(&want), "{what}: {set}: {}", out.stdout);
             }
+            // The bounding set is emptied only without no_new_privs; with it (the default)
+            // the kernel refuses every capability an exec would add, which
+            // an_exec_brings_no_capability_back checks with a file capability.
+            if !nnp {
+                assert_eq!(sets.get("CapBnd"), Some(&want), "{what}: {}", out.stdout);
+            }
+            let nnp_line = format!("NoNewPrivs:\t{}", u8::from(nnp));
+            assert!(
+                out.stdout.lines().any(|l| l == nnp_line),
+                "{what}: {}",
+                out.stdout
+            );
             assert_eq!(sets.get("CapInh"), Some(&want), "{what}: {}", out.stdout);
             let set = if want == 0 { "failed" } else { "ok" };
             assert!(
@@ -116,6 +129,100 @@ async fn a_command_starts_with_no_capability_and_keeps_only_those_it_is_given() 
                 "{what}: {}",
                 out.stdout
             );
+        }
+    }
+}
+
+/// The attack the bounding set (or no_new_privs) stops: a program with a file capability
+/// (here CAP_NET_RAW, as ping has on many systems) would give it to whoever runs it. Run as
+/// uid 1000 inside, with the default capabilities, the program gets nothing: with
+/// no_new_privs (the default) it runs without the capability (the kernel refuses the gain),
+/// without no_new_privs its exec fails with EPERM (the bounding set is empty). The control keeps every capability without no_new_privs: the same
+/// program then holds CAP_NET_RAW, so the file capability is real and the test can fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_exec_brings_no_capability_back() {
+    use nsbox::{Capabilities, Sandbox};
+    use std::os::unix::ffi::OsStrExt;
+    const NAME: &str = "an_exec_brings_no_capability_back";
+    if !is_root() {
+        skip(
+            NAME,
+            "only a file capability set by host root applies in the sandbox's user namespace, \
+             and only root may set one",
+        );
+        return;
+    }
+    // Under /var/tmp: the default view hides the host's /tmp.
+    let dir = std::path::PathBuf::from(format!(
+        "/var/tmp/nsbox-test-{}-filecap",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Scratch(dir.clone());
+    let prog = dir.join("grep");
+    std::fs::copy("/usr/bin/grep", &prog)
+        .or_else(|_| std::fs::copy("/bin/grep", &prog))
+        .unwrap();
+    // struct vfs_cap_data, revision 2, effective: CAP_NET_RAW (13) permitted.
+    let mut cap = Vec::new();
+    for word in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+        cap.extend_from_slice(&word.to_le_bytes());
+    }
+    let path = std::ffi::CString::new(prog.as_os_str().as_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated strings and a buffer of the given length.
+    let r = unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            c"security.capability".as_ptr(),
+            cap.as_ptr().cast(),
+            cap.len(),
+            0,
+        )
+    };
+    if r != 0 {
+        skip(
+            NAME,
+            &format!(
+                "cannot set a file capability under /var/tmp: {}",
+                std::io::Error::last_os_error()
+            ),
+        );
+        return;
+    }
+    let net_raw = 1u64 << 13;
+    for (caps, nnp, want) in [
+        (Capabilities::none(), true, 0),
+        (Capabilities::none(), false, 0),
+        (Capabilities::all(), false, net_raw),
+    ] {
+        let what = format!("uid 1000 inside, {caps:?}, no_new_privs({nnp})");
+        let mut sb = Sandbox::new(&prog);
+        sb.args(["-E", "^Cap(Prm|Eff):", "/proc/self/status"])
+            .namespaces(all().map_user(1000).clone())
+            .capabilities(caps)
+            .no_new_privs(nnp);
+        if !nnp && want == 0 {
+            // The kernel refuses the exec of a program whose file capabilities the bounding
+            // set cuts short (it is marked effective: it expects to hold them all): EPERM, and
+            // nothing ran with a capability.
+            let err = deadline(&what, sb.output()).await.expect_err(&what);
+            let e = err
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<nsbox::Error>())
+                .unwrap_or_else(|| panic!("{what}: not an nsbox error: {err}"));
+            assert_eq!(
+                (e.step(), e.errno()),
+                (nsbox::Step::Exec, Some(libc::EPERM)),
+                "{what}: {err}"
+            );
+            continue;
+        }
+        let out = crate::run(&what, sb).await;
+        assert!(out.status.success(), "{what}: {}", out.stderr);
+        let sets = sets(&out);
+        for set in ["CapPrm", "CapEff"] {
+            assert_eq!(sets.get(set), Some(&want), "{what}: {set}: {}", out.stdout);
         }
     }
 }

@@ -15,7 +15,7 @@
 //!   an empty root was not given, or mount through a symlink: `filesystem`;
 //! - inherit an fd it was not given (an fd opened without O_CLOEXEC by the test): `fds`;
 //! - read its init's environment or memory, or ptrace it: `init_access`;
-//! - and `Sandbox::no_new_privs`: NoNewPrivs is 1 inside with it, 0 without: `no_new_privs`;
+//! - and `Sandbox::no_new_privs`: NoNewPrivs is 1 inside by default, 0 with `no_new_privs(false)`: `no_new_privs`;
 //! - write the kernel's files (`/proc/sys`, `/sys`, the cgroup filesystem) or read
 //!   `/proc/kcore` and the like: `kernel_files`;
 //! - make the calls of the default syscall filter (TIOCSTI, also through the 32-bit ABI,

@@ -140,12 +140,12 @@ async fn a_dead_launcher_gives_a_clear_error_and_direct_spawns_still_work() -> R
     Ok(())
 }
 
-/// The safe defaults hold for the launcher's sandboxes as for direct ones: no capability, the
+/// The safe defaults hold for the launcher's sandboxes as for direct ones: no capability, no_new_privs, the
 /// default syscall filter, /proc/sys read-only, and an init that shows neither the
 /// orchestrator's argv nor the launcher's.
 async fn the_launchers_sandboxes_get_the_safe_defaults() -> Result<(), String> {
     let script = r#"
-        grep -E '^(CapEff|CapBnd|Seccomp):' /proc/self/status
+        grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status
         grep -c ' /proc/sys ro,' /proc/self/mountinfo
         tr -d '\0' < /proc/1/cmdline; echo
     "#;
@@ -156,7 +156,7 @@ async fn the_launchers_sandboxes_get_the_safe_defaults() -> Result<(), String> {
         .map_err(|_| "timed out")?
         .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let want = "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nSeccomp:\t2\n1\nnsbox-init\n";
+    let want = "CapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n1\nnsbox-init\n";
     if text != want {
         return Err(format!(
             "expected {want:?}, got {text:?} ({})",
