@@ -506,7 +506,13 @@ fn serve(sock: OwnedFd, parent: Pid) -> ! {
     }
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut held = HeldMounts::default();
     loop {
+        // A request first; the mount namespaces of inits that have exited are let go only
+        // while none is waiting.
+        if !held.wait_for(&sock) {
+            continue;
+        }
         let mut cmsg = RecvAncillaryBuffer::new(&mut space);
         let msg = {
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -535,10 +541,17 @@ fn serve(sock: OwnedFd, parent: Pid) -> ! {
             match buf.get(..msg.bytes).and_then(wire::decode) {
                 None => Answer::Failed(libc::EPROTO),
                 Some(spec) => {
+                    let new_mount_ns =
+                        spec.namespaces.clone_flags() & libc::CLONE_NEWNS as u32 != 0;
                     match super::clone::clone_init(spec, &raw, libc::CLONE_PARENT as u64) {
                         Ok((pid, pidfd)) => {
                             drop(fds);
+                            // Before the answer: the orchestrator cannot have reaped it yet.
+                            let mnt = new_mount_ns.then(|| held.open(pid)).flatten();
                             send_answer(&sock, Answer::Cloned(pid), Some(pidfd.as_fd()));
+                            if let Some(mnt) = mnt {
+                                held.hold(pidfd, mnt);
+                            }
                             continue;
                         }
                         Err(e) => match e
@@ -557,6 +570,85 @@ fn serve(sock: OwnedFd, parent: Pid) -> ! {
         };
         drop(fds);
         send_answer(&sock, answer, None);
+    }
+}
+
+/// The mount namespaces of the launcher's inits, held open until each init has exited.
+///
+/// When the last process of a mount namespace exits, its exit tears the namespace down:
+/// every mount unmounted, an expedited RCU grace period waited for, each filesystem's
+/// superblock let go, all before the parent is told of the exit. A default sandbox has some
+/// forty mounts; measured here, that is about 100 us of every spawn's latency. Holding a
+/// reference moves the teardown out of the init's exit into the launcher, which drops the
+/// namespace once the init's pidfd says it has exited, while no request is waiting: the
+/// orchestrator gets the exit status sooner, the kernel does the same work (in the
+/// launcher's time, on the other CPU when there is one). Best effort: a namespace that
+/// cannot be opened (the launcher out of fds, or the init already non-dumpable) is torn down
+/// by the init as before.
+#[derive(Default)]
+struct HeldMounts {
+    /// (the init's pidfd, its mount namespace).
+    held: Vec<(OwnedFd, OwnedFd)>,
+}
+
+impl HeldMounts {
+    /// At most this many namespaces at once (two fds each), so that holding them never takes
+    /// the fds a request needs.
+    const MAX: usize = 128;
+
+    /// The mount namespace of the launcher's new init `pid`, or `None`.
+    fn open(&self, pid: i32) -> Option<OwnedFd> {
+        if self.held.len() >= Self::MAX {
+            return None;
+        }
+        let path = format!("/proc/{pid}/ns/mnt");
+        rustix::fs::open(
+            path.as_str(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()
+    }
+
+    fn hold(&mut self, pidfd: OwnedFd, mnt: OwnedFd) {
+        self.held.push((pidfd, mnt));
+    }
+
+    /// Wait until `sock` has a request (true), letting go of the namespaces of the inits
+    /// that have exited while it has none (false: look again).
+    fn wait_for(&mut self, sock: &OwnedFd) -> bool {
+        use rustix::event::{PollFd, PollFlags, poll};
+        if self.held.is_empty() {
+            return true; // the recvmsg blocks
+        }
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(self.held.len() + 1);
+        fds.push(PollFd::new(sock, PollFlags::IN));
+        fds.extend(
+            self.held
+                .iter()
+                .map(|(pidfd, _)| PollFd::new(pidfd, PollFlags::IN)),
+        );
+        match poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return false,
+            // Cannot happen with valid fds; do not spin: let everything go.
+            Err(_) => {
+                drop(fds);
+                self.held.clear();
+                return true;
+            }
+        }
+        if !fds[0].revents().is_empty() {
+            return true;
+        }
+        let exited: Vec<bool> = fds[1..].iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        let mut i = 0;
+        self.held.retain(|_| {
+            i += 1;
+            !exited[i - 1]
+        });
+        false
     }
 }
 

@@ -400,6 +400,68 @@ fn the_launcher_ends_when_the_orchestrator_is_killed() -> Result<(), String> {
     .inspect_err(|_| kill_all(&[(launcher as i32, String::new())]))
 }
 
+/// The fds of the launcher that are links to `target` (a namespace such as `mnt:[4026532000]`).
+fn launcher_links_to(target: &str) -> Result<usize, String> {
+    let pid = nsbox::launcher::pid().ok_or("no launcher")?;
+    let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).map_err(|e| e.to_string())?;
+    Ok(dir
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.to_str() == Some(target))
+        .count())
+}
+
+/// The launcher holds each sandbox's mount namespace while the sandbox runs (so that the
+/// namespace's teardown is not part of the init's exit) and lets go of it once the init has
+/// exited: no namespace, and no fd, is kept for longer.
+async fn the_launcher_holds_a_sandboxs_mount_namespace_until_the_init_exits() -> Result<(), String>
+{
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", "readlink /proc/self/ns/mnt; read x"])
+        .namespaces(all())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = sb.spawn().await.map_err(|e| e.to_string())?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let mut out = tokio::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
+    let mut ns = String::new();
+    tokio::time::timeout(DEADLINE, out.read_line(&mut ns))
+        .await
+        .map_err(|_| "timed out reading the namespace")?
+        .map_err(|e| e.to_string())?;
+    let ns = ns.trim().to_string();
+    if !ns.starts_with("mnt:[") {
+        return Err(format!("not a mount namespace: {ns:?}"));
+    }
+    let held = launcher_links_to(&ns)?;
+    if held != 1 {
+        return Err(format!(
+            "the launcher holds {held} fds of {ns} while the sandbox runs, not 1"
+        ));
+    }
+    stdin.write_all(b"\n").await.map_err(|e| e.to_string())?;
+    drop(stdin);
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .map_err(|_| "timed out waiting")?
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("the sandbox failed: {status:?}"));
+    }
+    // The launcher lets go when it sees the init's pidfd readable, on its own time: wait for
+    // that event, up to the deadline.
+    let start = std::time::Instant::now();
+    while launcher_links_to(&ns)? != 0 {
+        if start.elapsed() > DEADLINE {
+            return Err(format!(
+                "the launcher still holds {ns} after the sandbox ended"
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     if is_child(CHILD) {
         orchestrator_child();
@@ -435,6 +497,10 @@ fn main() -> ExitCode {
     h.check(
         "a_sandbox_with_a_cgroup_leaf_is_made_through_the_launcher",
         || rt.block_on(a_sandbox_with_a_cgroup_leaf_is_made_through_the_launcher()),
+    );
+    h.check(
+        "the_launcher_holds_a_sandboxs_mount_namespace_until_the_init_exits",
+        || rt.block_on(the_launcher_holds_a_sandboxs_mount_namespace_until_the_init_exits()),
     );
     h.check("the_launchers_sandboxes_get_the_safe_defaults", || {
         rt.block_on(the_launchers_sandboxes_get_the_safe_defaults())
