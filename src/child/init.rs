@@ -68,7 +68,9 @@ pub(crate) unsafe fn run(plan: &Plan, in_cgroup: bool) -> ! {
         Ok(fd) => fd,
         Err(e) => fail(report, StepError::new(Step::Signalfd, e)),
     };
-    let (exec_r, exec_w) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
+    // Non-blocking: see below.
+    let exec_flags = rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK;
+    let (exec_r, exec_w) = match rustix::pipe::pipe_with(exec_flags) {
         Ok(p) => p,
         Err(e) => fail(report, StepError::new(Step::Pipe, e.raw_os_error())),
     };
@@ -105,6 +107,10 @@ pub(crate) unsafe fn run(plan: &Plan, in_cgroup: bool) -> ! {
             Err(e) => fail(report, StepError::new(Step::Fork, e)),
         };
     drop(exec_w);
+    // CLONE_VFORK returned: the command is past its exec's point of no return, or it has
+    // exited, and then after writing why to the pipe (one write, atomic). So the pipe says
+    // all there is to know now: no need to wait for its end to close at the exec, a second
+    // wake-up that, on a busy machine, came only after the command had run.
     if let Some(failed) = report::recv_blocking(exec_r.as_fd()) {
         // The command could not be executed: pass its error on, reap it, leave.
         report.send(failed);

@@ -94,9 +94,9 @@ impl ReportSender<'_> {
     }
 }
 
-/// Read one report from a blocking fd (the init reading its command's exec pipe): `None` at
-/// EOF (the exec succeeded: the pipe is close-on-exec) or on a short or malformed message.
-/// Async-signal-safe.
+/// Read one report from the init's exec pipe (blocking or not): `None` at EOF or, on a
+/// non-blocking fd, when there is nothing to read (the exec succeeded: the pipe is
+/// close-on-exec), or on a short or malformed message. Async-signal-safe.
 pub(crate) fn recv_blocking(fd: BorrowedFd<'_>) -> Option<Report> {
     let mut buf = [0u8; LEN];
     let mut off = 0;
