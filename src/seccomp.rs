@@ -27,6 +27,10 @@
 //! - `mbind`, `get_mempolicy`, `set_mempolicy`, `set_mempolicy_home_node`,
 //!   `migrate_pages`, `move_pages`: NUMA placement; `migrate_pages` and `move_pages` act on
 //!   other processes. Programs that try them handle EPERM.
+//! - `io_uring_setup`, `io_uring_enter`, `io_uring_register` (ENOSYS, so that programs fall
+//!   back as on an old kernel): io_uring's operations never pass a syscall filter (an openat
+//!   with a setuid mode would get through), and it has been a steady source of kernel bugs;
+//!   Docker's default profile refuses it too.
 //! - `personality` with any persona but PER_LINUX, PER_LINUX32, UNAME26 and their
 //!   combination (and the 0xffffffff query): the other flags (READ_IMPLIES_EXEC,
 //!   ADDR_NO_RANDOMIZE, MMAP_PAGE_ZERO...) weaken the command's own exploit mitigations.
@@ -143,7 +147,8 @@ fn user_namespace_rules() -> Vec<Rule> {
 const SET_ID: u32 = 0o6000;
 
 /// The calls that set a file's mode, refused with a setuid or setgid bit in it: chmod,
-/// fchmod, fchmodat, fchmodat2, and creating a file with open, openat or creat. openat2
+/// fchmod, fchmodat, fchmodat2, and creating a file with open, openat, creat, mknod or
+/// mknodat. openat2
 /// takes its mode in memory a filter cannot read: ENOSYS, so that callers fall back to openat.
 fn set_id_rules() -> Vec<Rule> {
     use Refuse::*;
@@ -169,7 +174,9 @@ fn set_id_rules() -> Vec<Rule> {
         r(Some(libc::SYS_chmod), Some(15), ArgHasBits(1, SET_ID)),
         r(Some(libc::SYS_creat), Some(8), ArgHasBits(1, SET_ID)),
         r(Some(libc::SYS_open), Some(5), ArgHasBits(2, SET_ID)),
+        r(Some(libc::SYS_mknod), Some(14), ArgHasBits(1, SET_ID)),
     ]);
+    v.push(r(Some(libc::SYS_mknodat), Some(297), ArgHasBits(2, SET_ID)));
     v
 }
 
@@ -211,6 +218,23 @@ fn default_rules() -> Vec<Rule> {
             Some(libc::SYS_personality),
             Some(136),
             ArgNotIn(0, PERSONAS),
+        ),
+        // io_uring: its operations (openat with a mode, among them) never pass the filter;
+        // ENOSYS, so that programs fall back to plain system calls as on an old kernel.
+        r(
+            Some(libc::SYS_io_uring_setup),
+            Some(425),
+            AlwaysErrno(libc::ENOSYS),
+        ),
+        r(
+            Some(libc::SYS_io_uring_enter),
+            Some(426),
+            AlwaysErrno(libc::ENOSYS),
+        ),
+        r(
+            Some(libc::SYS_io_uring_register),
+            Some(427),
+            AlwaysErrno(libc::ENOSYS),
         ),
     ];
     rules.extend(arch_only);
@@ -450,8 +474,8 @@ pub(crate) fn default_filter(user_namespaces: bool) -> io::Result<&'static [Insn
         .ok_or_else(|| {
             crate::Error::invalid(
                 crate::Step::Seccomp,
-                "nsbox has no default syscall filter for this architecture; turn it off with \
-                 Sandbox::default_syscall_filter(false)",
+                "nsbox has no default syscall filter for this architecture (or could not \
+                 compile it); turn it off with Sandbox::default_syscall_filter(false)",
             )
             .into()
         })

@@ -114,7 +114,12 @@ fn open_sources(fs: &FsSpec, slots: &[Cell<i32>]) -> Result<(), StepError> {
         // Every bind is nosuid, as bubblewrap's: a setuid program from the host never gains
         // its privileges inside.
         let mut set = MOUNT_ATTR_NOSUID;
-        if flags & view::READ_ONLY != 0 || user.is_some_and(|o| o.kind == Kind::Hide) {
+        // A minimal /dev's nodes are read-only mounts too: reading and writing a device is
+        // not changing its inode, which is the host's (a root orchestrator's sandbox owns
+        // it: it could chmod the host's /dev/null, or set its times).
+        if flags & view::READ_ONLY != 0
+            || user.is_some_and(|o| matches!(o.kind, Kind::Hide | Kind::Dev))
+        {
             set |= MOUNT_ATTR_RDONLY;
         }
         if flags & view::DEV == 0 && !dev_node {

@@ -157,31 +157,40 @@ enum Hidden {
 /// mount(2). A path of the other kind is hidden the other way, from scratch.
 fn hide(path: &CStr, dir: bool, first: Option<&CStr>, null: &CStr) -> Result<Hidden, i32> {
     use rustix::io::Errno;
-    let fresh = |dir: bool| -> Result<(), Errno> {
+    // The mount's error (which may mean "nothing there"), or a failure after it (a hider
+    // mounted but not made read-only), which is always fatal: it must not stay writable.
+    enum Failed {
+        Mount(Errno),
+        After(i32),
+    }
+    let fresh = |dir: bool| -> Result<(), Failed> {
         if dir {
             let flags =
                 MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
             rustix::mount::mount(c"tmpfs", path, c"tmpfs", flags, Some(c"size=4k,mode=555"))
+                .map_err(Failed::Mount)
         } else {
-            rustix::mount::mount_bind(null, path)?;
-            read_only(path, false).map_err(Errno::from_raw_os_error)
+            rustix::mount::mount_bind(null, path).map_err(Failed::Mount)?;
+            read_only(path, false).map_err(Failed::After)
         }
     };
     let r = match first {
-        Some(src) => rustix::mount::mount_bind(src, path),
+        Some(src) => rustix::mount::mount_bind(src, path).map_err(Failed::Mount),
         None => fresh(dir),
     };
     match r {
         Ok(()) => Ok(Hidden::AsListed),
-        Err(e) if e == Errno::NOENT || e == Errno::ACCESS => Ok(Hidden::Absent),
+        Err(Failed::After(e)) => Err(e),
+        Err(Failed::Mount(e)) if e == Errno::NOENT || e == Errno::ACCESS => Ok(Hidden::Absent),
         // The kernel refuses a mount of a file on a directory, and the reverse, with ENOTDIR.
-        Err(e) if e == Errno::NOTDIR => match fresh(!dir) {
+        Err(Failed::Mount(e)) if e == Errno::NOTDIR => match fresh(!dir) {
             Ok(()) => Ok(Hidden::OtherKind),
+            Err(Failed::After(e)) => Err(e),
             // Not the kind either: a component of the path is not a directory.
-            Err(e) if e == Errno::NOTDIR || e == Errno::NOENT => Ok(Hidden::Absent),
-            Err(e) => Err(e.raw_os_error()),
+            Err(Failed::Mount(e)) if e == Errno::NOTDIR || e == Errno::NOENT => Ok(Hidden::Absent),
+            Err(Failed::Mount(e)) => Err(e.raw_os_error()),
         },
-        Err(e) => Err(e.raw_os_error()),
+        Err(Failed::Mount(e)) => Err(e.raw_os_error()),
     }
 }
 

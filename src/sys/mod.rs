@@ -372,7 +372,9 @@ extern "C" fn vfork_entry(arg: *mut libc::c_void) -> libc::c_int {
 /// return value becomes the exit status), and must not write to memory the caller uses (it
 /// shares the caller's memory, and its thread-local errno): only system calls and its own
 /// stack. The child has its own fd table, signal dispositions, credentials and rlimits.
-/// Returns the child's pid. Async-signal-safe; for a single-threaded caller.
+/// Returns the child's pid. The child's stack (256 KiB of address space, only the pages it
+/// touched in memory) stays mapped until the caller exits: call it once per process.
+/// Async-signal-safe; for a single-threaded caller.
 pub(crate) fn vfork_run(f: &mut dyn FnMut() -> i32) -> Result<i32, i32> {
     // SAFETY: a fresh private anonymous mapping; unmapped below, after the child is done.
     let base = unsafe {
@@ -410,8 +412,14 @@ pub(crate) fn vfork_run(f: &mut dyn FnMut() -> i32) -> Result<i32, i32> {
         };
         if pid < 0 { Err(errno()) } else { Ok(pid) }
     };
-    // SAFETY: our own mapping, no longer used: the child has exec'ed (a new memory) or exited.
-    unsafe { libc::munmap(base, VFORK_STACK) };
+    if result.is_err() {
+        // SAFETY: our own mapping, never used: no child ran on it.
+        unsafe { libc::munmap(base, VFORK_STACK) };
+    }
+    // Otherwise the mapping stays: the child has exec'ed (a new memory) or exited, and the
+    // caller (the init, which makes one command) lets its exit unmap it with the rest, which
+    // saves a munmap and its TLB flush (about 10 us) per spawn. Its pages are the few the
+    // child touched.
     result
 }
 
