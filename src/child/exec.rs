@@ -68,7 +68,10 @@ pub(crate) fn exec_command(plan: &Plan, err_fd: BorrowedFd<'_>, init_pid: i32) -
     if let Some(cwd) = &plan.spec.cwd
         && let Err(e) = rustix::process::chdir(cwd.as_c_str())
     {
-        report(StepError::new(Step::Chdir, e.raw_os_error()));
+        // The orchestrator's directory, where the view has none: `/` (which always is).
+        if !plan.spec.cwd_soft || rustix::process::chdir(c"/").is_err() {
+            report(StepError::new(Step::Chdir, e.raw_os_error()));
+        }
     }
     if plan.spec.no_new_privs
         && let Err(e) = crate::steps::process::no_new_privs()

@@ -17,6 +17,10 @@ pub(crate) struct Spec {
     /// Paths to try with execve, in order (a PATH search prepared beforehand).
     pub exec_paths: Vec<CString>,
     pub cwd: Option<CString>,
+    /// `cwd` is the orchestrator's own working directory, taken by path because a view may
+    /// hide it: where the view has no such directory the command starts in `/` (as with
+    /// bubblewrap) rather than fail.
+    pub cwd_soft: bool,
     pub hostname: Option<Vec<u8>>,
     pub domainname: Option<Vec<u8>>,
     /// Lines for uid_map and gid_map; `None`: no user namespace, or a hook writes them.

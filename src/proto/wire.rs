@@ -137,6 +137,7 @@ pub(crate) fn encode(s: &Spec) -> Vec<u8> {
     w.cstrs(&s.envp);
     w.cstrs(&s.exec_paths);
     w.opt_bytes(s.cwd.as_ref().map(|c| c.as_bytes()));
+    w.bool(s.cwd_soft);
     w.opt_bytes(s.hostname.as_deref());
     w.opt_bytes(s.domainname.as_deref());
     w.bool(s.id_maps.is_some());
@@ -212,6 +213,7 @@ pub(crate) fn decode(buf: &[u8]) -> Option<Spec> {
             Some(b) => Some(CString::new(b).ok()?),
             None => None,
         },
+        cwd_soft: r.bool()?,
         hostname: r.opt_bytes()?,
         domainname: r.opt_bytes()?,
         id_maps: if r.bool()? {
@@ -382,6 +384,7 @@ mod tests {
             envp: vec![CString::new("A=b").unwrap()],
             exec_paths: vec![CString::new("/bin/sh").unwrap()],
             cwd: Some(CString::new("/tmp").unwrap()),
+            cwd_soft: true,
             hostname: Some(b"h".to_vec()),
             domainname: None,
             id_maps: Some((b"0 1000 1\n".to_vec(), b"0 1000 1\n".to_vec())),

@@ -203,7 +203,9 @@ impl Sandbox {
         self.cfg.env.clear();
         self
     }
-    /// The command's working directory (inside the sandbox's mount namespace).
+    /// The command's working directory (inside the sandbox's mount namespace; a spawn fails
+    /// if it is not there). Without one the command starts in the orchestrator's, looked up
+    /// by its path in the filesystem view, or in `/` where the view has no such directory.
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.cfg.cwd = Some(dir.as_ref().to_owned());
         self

@@ -207,16 +207,27 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
     }
     let env = environment(sb);
     let exec_paths = exec_paths(&sb.program, &env)?;
-    let cwd = match &sb.cwd {
-        Some(d) => Some(cstr("current_dir", d.as_os_str())?),
-        None => None,
-    };
     if sb.default_filter {
         // Compiled once per process; fails only on an architecture it does not know.
         crate::seccomp::default_filter(sb.user_namespaces)?;
     }
     let kinds = ns.kinds;
     let fs = filesystem(sb, kinds.contains(Namespace::Mount), ns.wants_proc())?;
+    // Without a directory of the caller's, the command starts in ours. With a view, by path:
+    // the view may hide it (a fresh /tmp over an orchestrator working in /tmp), and the
+    // directory itself, inherited as it is, would still reach the host's files under the
+    // mount that hides them (the host's /tmp and its sockets, read-only but connectable).
+    let (cwd, cwd_soft) = match &sb.cwd {
+        Some(d) => (Some(cstr("current_dir", d.as_os_str())?), false),
+        None if fs.is_some() => (
+            std::env::current_dir()
+                .ok()
+                .and_then(|d| CString::new(d.into_os_string().into_vec()).ok())
+                .or_else(|| Some(c"/".to_owned())),
+            true,
+        ),
+        None => (None, false),
+    };
     let external_maps = sb.hook.as_ref().is_some_and(|h| h.writes_id_maps());
     let id_maps = (kinds.contains(Namespace::User) && !external_maps).then(|| ns.single_id_maps());
 
@@ -256,6 +267,7 @@ pub(crate) fn prepare(sb: &Config) -> io::Result<Prepared> {
         envp: envp(&env)?,
         exec_paths,
         cwd,
+        cwd_soft,
         hostname: ns.hostname.as_ref().map(|h| h.as_bytes().to_vec()),
         domainname: ns.domainname.as_ref().map(|h| h.as_bytes().to_vec()),
         id_maps,

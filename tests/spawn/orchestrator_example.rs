@@ -612,3 +612,32 @@ fn bad_limit_options_exit_125_naming_the_option_and_the_value() {
     }
     assert_no_leftovers(&m);
 }
+
+/// An orchestrator working in a directory the default view hides (under /tmp, which the view
+/// replaces with a fresh tmpfs): its actions start in `/`, as with bubblewrap, not in the
+/// hidden directory. Inherited as it was, the directory still showed the host's files in it
+/// (read-only, but a socket there could be connected to), and its path did not exist in the
+/// view (a pyenv shim failed on `cd "$PWD"`).
+#[test]
+fn an_orchestrator_in_a_hidden_directory_starts_its_actions_in_the_root() {
+    let dir = temp_path("hidden-cwd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Scratch(dir.clone());
+    std::fs::write(dir.join("host-file"), "").unwrap();
+    let m = marker();
+    let action =
+        "pwd; if [ -e host-file ]; then echo 'host file: seen'; else echo 'host file: hidden'; fi";
+    let out = orchestrator(false, &m, &["-v", action])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    assert!(lines.contains(&"out| host file: hidden"), "{stdout}");
+    assert!(lines.contains(&"out| /"), "not started in /: {stdout}");
+}
