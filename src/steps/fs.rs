@@ -155,10 +155,43 @@ enum Create {
     File,
 }
 
-/// Resolve `dst` (absolute, normalized) under `root` one component at a time, never through
-/// a symlink, creating what is missing: returns the parent directory and an O_PATH fd of the
-/// destination itself.
-fn resolve(root: BorrowedFd<'_>, dst: &CStr, create: Create) -> Result<(OwnedFd, OwnedFd), Errno> {
+/// Resolve `dst` (absolute, normalized) under `root`, never through a symlink, creating what
+/// is missing: an O_PATH fd of the destination itself (never a symlink).
+///
+/// First the whole path in one openat2(2) (RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH): a view of a
+/// dozen mounts resolves some fifty paths, and a walk costs two calls and a close per
+/// component. Where that fails (something to create, or an error to name), one component at
+/// a time.
+fn resolve(root: BorrowedFd<'_>, dst: &CStr, create: Create) -> Result<OwnedFd, Errno> {
+    let b = dst.to_bytes();
+    let rel = &b[b.iter().take_while(|&&c| c == b'/').count()..];
+    let mut p = Buf::new();
+    if p.push(if rel.is_empty() { b"." } else { rel }).is_ok()
+        && let Ok(fd) = rustix::fs::openat2(
+            root,
+            p.c_str(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            rustix::fs::ResolveFlags::NO_SYMLINKS
+                | rustix::fs::ResolveFlags::NO_MAGICLINKS
+                | rustix::fs::ResolveFlags::BENEATH,
+        )
+    {
+        // The last component may be a symlink (opened as itself): the walk below refuses it.
+        let st = rustix::fs::fstat(&fd)?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Symlink {
+            return Ok(fd);
+        }
+    }
+    resolve_walk(root, dst, create).map(|(_, fd)| fd)
+}
+
+/// [`resolve`] one component at a time: the parent directory and the destination.
+fn resolve_walk(
+    root: BorrowedFd<'_>,
+    dst: &CStr,
+    create: Create,
+) -> Result<(OwnedFd, OwnedFd), Errno> {
     let path = dst.to_bytes();
     let mut parent = rustix::fs::openat(
         root,
@@ -316,15 +349,15 @@ fn apply(
             } else {
                 Create::File
             };
-            let (_, target) = resolve(root, &op.dst, mount_point(create))?;
+            let target = resolve(root, &op.dst, mount_point(create))?;
             attach(tree.as_fd(), target.as_fd())
         }
         Kind::Tmpfs => {
-            let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
+            let target = resolve(root, &op.dst, mount_point(Create::Dir))?;
             mount_new(c"tmpfs", &op.data, SAFE, target.as_fd())
         }
         Kind::Proc => {
-            let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
+            let target = resolve(root, &op.dst, mount_point(Create::Dir))?;
             mount_new(
                 c"proc",
                 b"",
@@ -333,7 +366,7 @@ fn apply(
             )
         }
         Kind::Sysfs => {
-            let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
+            let target = resolve(root, &op.dst, mount_point(Create::Dir))?;
             mount_new(
                 c"sysfs",
                 b"",
@@ -342,26 +375,26 @@ fn apply(
             )
         }
         Kind::Mqueue => {
-            let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
+            let target = resolve(root, &op.dst, mount_point(Create::Dir))?;
             // Flags as bubblewrap's.
             mount_new(c"mqueue", b"", MountAttrFlags::empty(), target.as_fd())
         }
         Kind::Dev => {
-            let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
+            let target = resolve(root, &op.dst, mount_point(Create::Dir))?;
             mount_new(c"tmpfs", b"mode=755", SAFE, target.as_fd())?;
             // The fd names the covered directory: resolve again to get the new tmpfs.
-            let (_, dev) = resolve(root, &op.dst, Create::No)?;
+            let dev = resolve(root, &op.dst, Create::No)?;
             for (k, name) in view::DEVICES.iter().enumerate() {
                 let Some(tree) = take(slots, op.source + k as i32) else {
                     continue;
                 };
                 let mut n = Buf::new();
                 n.push(name.as_bytes()).map_err(Errno::from_raw_os_error)?;
-                let (_, node) = resolve(dev.as_fd(), n.c_str(), Create::File)?;
+                let node = resolve(dev.as_fd(), n.c_str(), Create::File)?;
                 attach(tree.as_fd(), node.as_fd())?;
             }
             rustix::fs::mkdirat(&dev, c"pts", Mode::from_raw_mode(0o755))?;
-            let (_, pts) = resolve(dev.as_fd(), c"pts", Create::No)?;
+            let pts = resolve(dev.as_fd(), c"pts", Create::No)?;
             mount_new(
                 c"devpts",
                 b"newinstance,ptmxmode=0666,mode=620",
@@ -370,7 +403,7 @@ fn apply(
             )?;
             rustix::fs::symlinkat(c"pts/ptmx", &dev, c"ptmx")?;
             rustix::fs::mkdirat(&dev, c"shm", Mode::from_raw_mode(0o1777))?;
-            let (_, shm) = resolve(dev.as_fd(), c"shm", Create::No)?;
+            let shm = resolve(dev.as_fd(), c"shm", Create::No)?;
             // A tmpfs of its own (bubblewrap leaves a directory of /dev's): shm_open works
             // for any uid, and nothing is shared with the host.
             mount_new(c"tmpfs", b"mode=1777", SAFE, shm.as_fd())?;
@@ -386,7 +419,7 @@ fn apply(
             Ok(())
         }
         Kind::Dir => {
-            let (_, dir) = resolve(root, &op.dst, Create::Dir)?;
+            let dir = resolve(root, &op.dst, Create::Dir)?;
             chmod_fd(dir.as_fd(), op.mode)
         }
         Kind::Symlink => {
@@ -443,18 +476,18 @@ fn apply(
                 )?;
                 crate::sys::mount_setattr_fd(tree.as_fd(), c"", false, MOUNT_ATTR_RDONLY, 0)
                     .map_err(Errno::from_raw_os_error)?;
-                let (_, target) = resolve(root, &op.dst, Create::No)?;
+                let target = resolve(root, &op.dst, Create::No)?;
                 attach(tree.as_fd(), target.as_fd())?;
             }
             Ok(())
         }
         Kind::RemountRo => {
-            let (_, target) = resolve(root, &op.dst, Create::No)?;
+            let target = resolve(root, &op.dst, Create::No)?;
             crate::sys::mount_setattr_fd(target.as_fd(), c"", true, MOUNT_ATTR_RDONLY, 0)
                 .map_err(Errno::from_raw_os_error)
         }
         Kind::Overlay => {
-            let (_, target) = resolve(root, &op.dst, mount_point(Create::Dir))?;
+            let target = resolve(root, &op.dst, mount_point(Create::Dir))?;
             if op.flags & view::TMP_UPPER != 0 {
                 // Upper and work directories in the staging tmpfs, outside the root.
                 let mut dir = Buf::new();
@@ -488,7 +521,7 @@ fn apply(
             }
         }
         Kind::Hide => {
-            let (_, target) = resolve(root, &op.dst, Create::No)?;
+            let target = resolve(root, &op.dst, Create::No)?;
             let st = rustix::fs::fstat(&target)?;
             if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
                 drop(take(slots, op.source));
@@ -504,7 +537,7 @@ fn apply(
             }
         }
         Kind::Chmod => {
-            let (_, target) = resolve(root, &op.dst, Create::No)?;
+            let target = resolve(root, &op.dst, Create::No)?;
             chmod_fd(target.as_fd(), op.mode)
         }
     }
@@ -533,7 +566,7 @@ fn resolve_parent(
     let mut p = Buf::new();
     p.push(if cut == 0 { b"/" } else { &b[..cut] })
         .map_err(Errno::from_raw_os_error)?;
-    let (_, dir) = resolve(root, p.c_str(), create)?;
+    let dir = resolve(root, p.c_str(), create)?;
     let st = rustix::fs::fstat(&dir)?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
         return Err(Errno::NOTDIR);
@@ -595,7 +628,7 @@ fn build_inner(fs: &FsSpec, slots: &[Cell<i32>]) -> Result<(), StepError> {
                 OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
             )
             .map_err(&base_err)?;
-            let (_, at) = resolve(staging.as_fd(), c"/root", Create::No).map_err(&base_err)?;
+            let at = resolve(staging.as_fd(), c"/root", Create::No).map_err(&base_err)?;
             attach(tree.as_fd(), at.as_fd()).map_err(&base_err)?;
             let root = root_path(fs).map_err(|e| err_raw(u32::MAX, e))?;
             open_dir(root.c_str()).map_err(&base_err)?
