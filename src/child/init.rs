@@ -19,12 +19,20 @@ use nix::sys::signal::{SigSet, SigmaskHow};
 /// # Safety
 ///
 /// Must be called only in the child of the clone, with the plan built by the parent for it.
-/// `in_cgroup`: the clone placed it in the sandbox's cgroup leaf already.
-pub(crate) unsafe fn run(plan: &Plan, in_cgroup: bool) -> ! {
+/// `in_cgroup`: the clone placed it in the sandbox's cgroup leaf already. `from_launcher`:
+/// the launcher made it, whose dispositions are all the default but the few it ignores.
+pub(crate) unsafe fn run(plan: &Plan, in_cgroup: bool, from_launcher: bool) -> ! {
     // Signals were blocked by the parent thread around the clone, so none of the
-    // orchestrator's handlers can run here; reset them before anything else.
-    for sig in 1..65 {
-        sys::set_default_action(sig);
+    // orchestrator's handlers can run here; reset them before anything else (the launcher's
+    // 7 ignored ones, or all 64: 60 calls, about 12 us).
+    if from_launcher {
+        for sig in crate::spawn::launcher::IGNORED {
+            sys::set_default_action(sig);
+        }
+    } else {
+        for sig in 1..65 {
+            sys::set_default_action(sig);
+        }
     }
     hide_creator(plan);
     if let Err(e) = super::exec::shuffle_fds(plan) {

@@ -45,7 +45,13 @@ pub(crate) fn clone_init(
     match r {
         Ok(crate::sys::Cloned::Child { in_cgroup }) => {
             // SAFETY: we are the child of the clone and the plan was built for it.
-            unsafe { crate::child::init::run(&plan, in_cgroup) }
+            unsafe {
+                crate::child::init::run(
+                    &plan,
+                    in_cgroup,
+                    extra_flags & libc::CLONE_PARENT as u64 != 0,
+                )
+            }
         }
         Ok(crate::sys::Cloned::Parent(pid, pidfd)) => {
             crate::signals::mask(nix::sys::signal::SigmaskHow::SIG_SETMASK, &old);

@@ -485,19 +485,27 @@ fn gone(pid: Pid, e: io::Error) -> io::Error {
 }
 
 /// The launcher's loop. Never returns.
+/// The signals the launcher ignores; every other disposition of its is the default.
+pub(crate) const IGNORED: [i32; 7] = [
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGHUP,
+    libc::SIGPIPE,
+];
+
 fn serve(sock: OwnedFd, parent: Pid) -> ! {
     // Out of the terminal's way: own process group, terminal signals ignored (the inits reset
     // every disposition before anything else).
     let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
-    for sig in [
-        libc::SIGINT,
-        libc::SIGQUIT,
-        libc::SIGTSTP,
-        libc::SIGTTIN,
-        libc::SIGTTOU,
-        libc::SIGHUP,
-        libc::SIGPIPE,
-    ] {
+    // Every disposition to its default once here (the orchestrator's handlers, Rust's
+    // SIGPIPE), so that each init made here resets only the ones ignored below.
+    for sig in 1..65 {
+        crate::sys::set_default_action(sig);
+    }
+    for sig in IGNORED {
         crate::sys::ignore_signal(sig);
     }
     crate::steps::process::die_with_parent_thread();

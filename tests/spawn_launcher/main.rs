@@ -140,12 +140,13 @@ async fn a_dead_launcher_gives_a_clear_error_and_direct_spawns_still_work() -> R
     Ok(())
 }
 
-/// The safe defaults hold for the launcher's sandboxes as for direct ones: no capability, no_new_privs, the
+/// The safe defaults hold for the launcher's sandboxes as for direct ones: default signal
+/// dispositions and an empty mask, no capability, no_new_privs, the
 /// default syscall filter, /proc/sys read-only, and an init that shows neither the
 /// orchestrator's argv nor the launcher's.
 async fn the_launchers_sandboxes_get_the_safe_defaults() -> Result<(), String> {
     let script = r#"
-        grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status
+        grep -E '^(SigBlk|SigIgn|CapEff|NoNewPrivs|Seccomp):' /proc/self/status
         grep -c ' /proc/sys ro,' /proc/self/mountinfo
         tr -d '\0' < /proc/1/cmdline; echo
     "#;
@@ -156,7 +157,9 @@ async fn the_launchers_sandboxes_get_the_safe_defaults() -> Result<(), String> {
         .map_err(|_| "timed out")?
         .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let want = "CapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n1\nnsbox-init\n";
+    // No signal ignored or blocked: the launcher ignores seven (and the test process SIGPIPE),
+    // its inits reset those.
+    let want = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n1\nnsbox-init\n";
     if text != want {
         return Err(format!(
             "expected {want:?}, got {text:?} ({})",
