@@ -620,13 +620,19 @@ fn proc_kib(path: &str, key: &str) -> io::Result<u64> {
 }
 
 /// CPU time (user + system, microseconds) of this process, of its reaped descendants and of
-/// the launcher (not our child, so read from its /proc/PID/schedstat: it clones the inits,
-/// and tears down the mount namespaces it holds for them).
+/// the launcher (not our child, so read from the schedstat of each of its threads: it clones
+/// the inits, and tears down the mount namespaces it holds for them).
 fn cpu_us() -> f64 {
+    // Every thread of the launcher (it closes held namespaces on a thread of its own).
     let launcher = nsbox::launcher::pid()
-        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok())
-        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |ns| ns / 1000.0);
+        .and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).ok())
+        .map_or(0.0, |tasks| {
+            tasks
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+                .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+                .sum::<f64>()
+                / 1000.0
+        });
     let get = |who| {
         // SAFETY: an all-zero rusage is valid; getrusage fills it.
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };

@@ -121,6 +121,12 @@ pub(crate) enum Op {
 pub enum Upper {
     /// An upper and a work directory of the caller's (on the same filesystem): changes are
     /// kept there.
+    ///
+    /// With root mapped to host root (a root orchestrator), opening a setuid file of a lower
+    /// layer for writing copies it up with its setuid bit, and a write through a shared
+    /// mapping keeps the bit: a setuid-root program of the sandbox's making, in the upper
+    /// directory on the host. Put the upper directory on a `nosuid` mount, or where only
+    /// root can reach it (see the README's security section).
     Dir {
         /// The upper directory.
         upper: PathBuf,

@@ -590,13 +590,20 @@ fn serve(sock: OwnedFd, parent: Pid) -> ! {
 /// reference moves the teardown out of the init's exit into the launcher, which drops the
 /// namespace once the init's pidfd says it has exited, while no request is waiting: the
 /// orchestrator gets the exit status sooner, the kernel does the same work (in the
-/// launcher's time, on the other CPU when there is one). Best effort: a namespace that
+/// launcher's time, on the other CPU when there is one; on a thread of its own, so that a slow
+/// teardown never holds up a request). Best effort: a namespace that
 /// cannot be opened (the launcher out of fds, or the init already non-dumpable) is torn down
 /// by the init as before.
 #[derive(Default)]
 struct HeldMounts {
     /// (the init's pidfd, its mount namespace).
     held: Vec<(OwnedFd, OwnedFd)>,
+    /// The thread that closes the namespaces let go of (started at the first), so that a
+    /// slow teardown (a sandbox that left a million files in its /tmp) never delays the
+    /// next request; `None` until then, or if it could not be started (then they are
+    /// closed here).
+    releaser: Option<std::sync::mpsc::Sender<OwnedFd>>,
+    releaser_failed: bool,
 }
 
 impl HeldMounts {
@@ -651,12 +658,43 @@ impl HeldMounts {
         }
         let exited: Vec<bool> = fds[1..].iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
-        let mut i = 0;
-        self.held.retain(|_| {
-            i += 1;
-            !exited[i - 1]
-        });
+        let all = std::mem::take(&mut self.held);
+        for ((pidfd, mnt), gone) in all.into_iter().zip(exited) {
+            if gone {
+                drop(pidfd);
+                self.release(mnt);
+            } else {
+                self.held.push((pidfd, mnt));
+            }
+        }
         false
+    }
+
+    /// Let go of `mnt`: on the releaser thread, or here if there is none.
+    fn release(&mut self, mnt: OwnedFd) {
+        if self.releaser.is_none() && !self.releaser_failed {
+            let (tx, rx) = std::sync::mpsc::channel::<OwnedFd>();
+            // The thread only closes fds; inits cloned meanwhile copy nothing of it but its
+            // memory, and run only async-signal-safe code (as after a direct clone from a
+            // threaded orchestrator).
+            match std::thread::Builder::new()
+                .name("nsbox-release".into())
+                .stack_size(64 * 1024)
+                .spawn(move || rx.into_iter().for_each(drop))
+            {
+                Ok(_) => self.releaser = Some(tx),
+                // At the process limit, say: close here from now on.
+                Err(_) => self.releaser_failed = true,
+            }
+        }
+        match &self.releaser {
+            Some(tx) => {
+                if let Err(back) = tx.send(mnt) {
+                    drop(back.0);
+                }
+            }
+            None => drop(mnt),
+        }
     }
 }
 
