@@ -19,6 +19,26 @@ const PROBE: &str = r#"
     cut -d' ' -f5,6 /proc/self/mountinfo | grep -v -e '^/proc/' -e '^/dev/shm ' | sort
 "#;
 
+/// One deliberate difference: nsrun's device nodes are read-only mounts (a device is read and
+/// written all the same; its inode, the host's, cannot be chmod'ed or touched), where bwrap's
+/// are read-write. Checked in `probe_output` (lines `PATH FLAGS`), then set aside: the output
+/// with those lines' `ro,` as bwrap's `rw,`.
+fn devices_as_bwraps(probe_output: &str) -> String {
+    let devices = ["full", "null", "random", "tty", "urandom", "zero"];
+    probe_output
+        .lines()
+        .map(|l| {
+            let dev = devices.iter().any(|d| l.starts_with(&format!("/dev/{d} ")));
+            if dev {
+                assert!(l.contains(" ro,"), "a writable device node mount: {l}");
+                format!("{}\n", l.replacen(" ro,", " rw,", 1))
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
 fn layout(src: &str) -> Vec<String> {
     let mut a: Vec<String> = ["--ro-bind", "/usr", "/usr"].map(String::from).to_vec();
     for d in ["bin", "sbin", "lib", "lib64"] {
@@ -104,23 +124,7 @@ fn bwrap_and_nsrun_given_the_same_arguments_show_the_same_view() {
     ours_args.extend(["--", "/bin/sh", "-c", PROBE]);
     let ours = run(nsrun(&m, &ours_args));
     assert_eq!(ours.status.code(), Some(0), "{ours:?}");
-    // One deliberate difference: nsrun's device nodes are read-only mounts (a device is read
-    // and written all the same; its inode, the host's, cannot be chmod'ed or touched), where
-    // bwrap's are read-write. Checked, then set aside for the comparison.
-    let devices = ["full", "null", "random", "tty", "urandom", "zero"];
-    let ours_stdout: String = ours
-        .stdout
-        .lines()
-        .map(|l| {
-            let dev = devices.iter().any(|d| l.starts_with(&format!("/dev/{d} ")));
-            if dev {
-                assert!(l.contains(" ro,"), "a writable device node mount: {l}");
-                format!("{}\n", l.replacen(" ro,", " rw,", 1))
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
+    let ours_stdout = devices_as_bwraps(&ours.stdout);
     assert_eq!(
         ours_stdout, theirs.stdout,
         "nsrun:\n{}\nbwrap:\n{}",
@@ -207,23 +211,7 @@ fn bwraps_other_options_mean_the_same_in_nsrun() {
     ours_args.extend(["sh", "-c", probe]);
     let ours = run(nsrun(&m, &ours_args));
     assert_eq!(ours.status.code(), Some(0), "{ours:?}");
-    // One deliberate difference: nsrun's device nodes are read-only mounts (a device is read
-    // and written all the same; its inode, the host's, cannot be chmod'ed or touched), where
-    // bwrap's are read-write. Checked, then set aside for the comparison.
-    let devices = ["full", "null", "random", "tty", "urandom", "zero"];
-    let ours_stdout: String = ours
-        .stdout
-        .lines()
-        .map(|l| {
-            let dev = devices.iter().any(|d| l.starts_with(&format!("/dev/{d} ")));
-            if dev {
-                assert!(l.contains(" ro,"), "a writable device node mount: {l}");
-                format!("{}\n", l.replacen(" ro,", " rw,", 1))
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
+    let ours_stdout = devices_as_bwraps(&ours.stdout);
     assert_eq!(
         ours_stdout, theirs.stdout,
         "nsrun:\n{}\nbwrap:\n{}",
